@@ -1,0 +1,42 @@
+import { RegauthError } from "./errors.js";
+import { backendError, closeAll, memberName } from "./internal/backend.js";
+import type { Authenticator, AuthnRequest, AuthnResult } from "./model.js";
+
+/**
+ * Chains authenticators as docker_auth does (protocol.md §4): each is asked in
+ * order; `allow` and `deny` end the chain; `no-match` asks the next; a thrown
+ * error ends the chain with `ERR_BACKEND_UNAVAILABLE` (the cause kept), so a
+ * broken backend is never mistaken for a wrong password. When nobody decides the
+ * chain answers `no-match`, which the token handler answers with 401.
+ *
+ * `close()` closes every member that has a `close`.
+ *
+ * @throws RegauthError `ERR_CONFIG_INVALID` when the list is empty.
+ *
+ * @example
+ * const authenticator = chainAuthenticators([staticUsers, ldap]);
+ */
+export function chainAuthenticators(authenticators: readonly Authenticator[]): Authenticator {
+  if (authenticators.length === 0) {
+    throw new RegauthError("ERR_CONFIG_INVALID", "authenticators: at least one is needed");
+  }
+  const members = [...authenticators];
+  return {
+    name: `chain(${members.map(memberName).join(",")})`,
+    async authenticate(request: AuthnRequest): Promise<AuthnResult> {
+      for (const [index, member] of members.entries()) {
+        let outcome: AuthnResult;
+        try {
+          outcome = await member.authenticate(request);
+        } catch (error) {
+          throw backendError("authenticator", memberName(member, index), error);
+        }
+        if (outcome.result !== "no-match") return outcome;
+      }
+      return { result: "no-match" };
+    },
+    async close() {
+      await closeAll(members);
+    },
+  };
+}

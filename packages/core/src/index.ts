@@ -1,0 +1,35 @@
+export { chainAuthenticators } from "./chain-authenticators.js";
+export { chainAuthorizers } from "./chain-authorizers.js";
+export {
+  createTokenHandler,
+  MAX_QUERY_PARAMETERS,
+  MAX_URL_LENGTH,
+  type RequestContext,
+  type TokenHandler,
+  type TokenHandlerOptions,
+} from "./create-token-handler.js";
+export { type ErrorCode, isRegauthError, RegauthError } from "./errors.js";
+export { formatScope, formatScopes } from "./format-scope.js";
+export { intersectActions } from "./intersect-actions.js";
+export { type Logger, silentLogger } from "./logger.js";
+export type {
+  AccessEntry,
+  Authenticator,
+  AuthnRequest,
+  AuthnResult,
+  Authorizer,
+  AuthzRequest,
+  AuthzResult,
+  IssuedToken,
+  Labels,
+  TokenGrant,
+  TokenIssuer,
+} from "./model.js";
+export { parseOptions } from "./parse-options.js";
+export { parseScope, parseScopes } from "./parse-scope.js";
+export {
+  DEFAULT_MAX_SCOPE_LENGTH,
+  DEFAULT_MAX_SCOPES,
+  type Scope,
+  type ScopeLimits,
+} from "./scope.js";

@@ -1,0 +1,45 @@
+import { RegauthError } from "../errors.js";
+
+/** Longest `Authorization` header accepted, in bytes (characters of its ASCII form). */
+export const MAX_AUTHORIZATION_LENGTH = 8192;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function bad(message: string): RegauthError {
+  return new RegauthError("ERR_REQUEST_INVALID", message);
+}
+
+/**
+ * Reads HTTP Basic credentials (RFC 7617). The user is everything before the
+ * first `:`; the password is the rest and may contain `:`. Returns `undefined`
+ * when there is no `Authorization` header at all (an anonymous request).
+ * Throws `ERR_REQUEST_INVALID` for any other scheme, an empty value, base64
+ * that does not decode, text that is not UTF-8, or no `:`.
+ */
+export function parseBasicAuthorization(
+  header: string | null,
+): { account: string; password: string } | undefined {
+  if (header === null) return undefined;
+  if (header.length > MAX_AUTHORIZATION_LENGTH) {
+    throw bad(`authorization header too long: more than ${MAX_AUTHORIZATION_LENGTH} bytes`);
+  }
+  const match = /^([A-Za-z]+)(?: +(.*))?$/.exec(header.trim());
+  if (!match || match[1]?.toLowerCase() !== "basic") {
+    throw bad("authorization header: expected the Basic scheme");
+  }
+  const encoded = match[2]?.trim() ?? "";
+  if (encoded === "") throw bad("authorization header: empty Basic credentials");
+  if (encoded.length % 4 !== 0 || !BASE64.test(encoded)) {
+    throw bad("authorization header: Basic credentials are not base64");
+  }
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(encoded, "base64"));
+  } catch {
+    throw bad("authorization header: Basic credentials are not UTF-8");
+  }
+  const colon = decoded.indexOf(":");
+  if (colon < 0) throw bad("authorization header: Basic credentials have no ':'");
+  return { account: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

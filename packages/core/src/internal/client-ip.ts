@@ -1,0 +1,55 @@
+import { isIP } from "node:net";
+import { RegauthError } from "../errors.js";
+
+/**
+ * Normalises one address as proxies and sockets write it: `1.2.3.4`,
+ * `1.2.3.4:5678`, `::1`, `[::1]`, `[::1]:5678`, and IPv4-mapped IPv6
+ * (`::ffff:1.2.3.4`, returned as `1.2.3.4`). Returns `undefined` when it is no address.
+ */
+export function normalizeAddress(text: string): string | undefined {
+  let value = text.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(value);
+  if (bracketed) value = bracketed[1] as string;
+  else if (/^[\d.]+:\d{1,5}$/.test(value)) value = value.slice(0, value.lastIndexOf(":"));
+  const zone = value.indexOf("%");
+  if (zone >= 0 && isIP(value.slice(0, zone)) === 6) value = value.slice(0, zone);
+  const version = isIP(value);
+  if (version === 0) return undefined;
+  if (version === 6) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(value);
+    if (mapped) return mapped[1] as string;
+    return value.toLowerCase();
+  }
+  return value;
+}
+
+/**
+ * The client's address: from a trusted proxy header when one is configured
+ * (the entry at `position` of its comma-separated list: 0 the first, -1 the
+ * last, -2 the one before...), else from the socket. Throws
+ * `ERR_REQUEST_INVALID` when the configured header is present but the chosen
+ * entry is missing or no address.
+ */
+export function resolveClientIp(
+  headers: Headers,
+  socketAddress: string | undefined,
+  proxy: { header: string; position: number } | undefined,
+): string | undefined {
+  if (proxy) {
+    const raw = headers.get(proxy.header);
+    if (raw !== null) {
+      const entries = raw.split(",");
+      const index = proxy.position < 0 ? entries.length + proxy.position : proxy.position;
+      const entry = entries[index];
+      const address = entry === undefined ? undefined : normalizeAddress(entry);
+      if (address === undefined) {
+        throw new RegauthError(
+          "ERR_REQUEST_INVALID",
+          `${proxy.header}: no address at position ${proxy.position}`,
+        );
+      }
+      return address;
+    }
+  }
+  return socketAddress === undefined ? undefined : normalizeAddress(socketAddress);
+}

@@ -1,0 +1,29 @@
+import type { z } from "zod";
+import { RegauthError } from "../errors.js";
+
+/** Formats a zod path as a dotted config path: `acl[3].match.name`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const key of path) {
+    if (typeof key === "number") text += `[${key}]`;
+    else text += text === "" ? String(key) : `.${String(key)}`;
+  }
+  return text === "" ? "(options)" : text;
+}
+
+/**
+ * Turns a zod failure into `ERR_CONFIG_INVALID` whose message names each bad
+ * field by its dotted path, `prefix` first: `acl[3].match.nmae: unknown key`.
+ * Values are never echoed, so no secret reaches the message.
+ */
+export function configError(error: z.ZodError, prefix: readonly PropertyKey[] = []): RegauthError {
+  const lines = error.issues.slice(0, 10).map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys
+        .map((key) => `${formatPath([...prefix, ...issue.path, key])}: unknown key`)
+        .join("; ");
+    }
+    return `${formatPath([...prefix, ...issue.path])}: ${issue.message}`;
+  });
+  return new RegauthError("ERR_CONFIG_INVALID", lines.join("; "), { cause: error });
+}

@@ -1,0 +1,4 @@
+export {
+  type NodeListenerOptions,
+  toNodeListener,
+} from "./to-node-listener.js";
