@@ -25,7 +25,7 @@ export function parseBasicAuthorization(
     throw bad(`authorization header too long: more than ${MAX_AUTHORIZATION_LENGTH} bytes`);
   }
   const match = /^([A-Za-z]+)(?: +(.*))?$/.exec(header.trim());
-  if (!match || match[1]?.toLowerCase() !== "basic") {
+  if (match?.[1]?.toLowerCase() !== "basic") {
     throw bad("authorization header: expected the Basic scheme");
   }
   const encoded = match[2]?.trim() ?? "";
