@@ -1,0 +1,104 @@
+import { type Authenticator, type Labels, parseOptions, RegauthError } from "@regauth/core";
+import { z } from "zod";
+import { BCRYPT_HASH, type BcryptUser, createBcryptCheck } from "./internal/bcrypt-users.js";
+
+/**
+ * One entry of the static users table (docker_auth's `users:` section).
+ *
+ * - `password`: a bcrypt hash (`$2a$`, `$2b$` or `$2y$`, as `htpasswd -B` or
+ *   `hashPassword` writes). Required for every account except `""`.
+ * - `labels`: labels handed to the authorizers, such as `{ groups: ["qa"] }`. Default `{}`.
+ */
+export interface StaticUser {
+  readonly password?: string;
+  readonly labels?: Record<string, readonly string[]>;
+}
+
+/**
+ * Options of {@link createStaticAuthenticator}.
+ *
+ * - `users`: account name to {@link StaticUser}. The entry for the empty account
+ *   `""` (no password) lets anonymous requests in, with its labels.
+ * - `name`: for logs. Default `"static"`.
+ */
+export interface StaticAuthenticatorOptions {
+  readonly users: Readonly<Record<string, StaticUser>>;
+  readonly name?: string;
+}
+
+const labelsSchema = z.record(z.string(), z.array(z.string()));
+const optionsSchema = z.strictObject({
+  users: z.record(
+    z.string(),
+    z.strictObject({
+      password: z
+        .string()
+        .regex(BCRYPT_HASH, "expected a bcrypt hash ($2a$, $2b$ or $2y$)")
+        .optional(),
+      labels: labelsSchema.default({}),
+    }),
+  ),
+  name: z.string().min(1).default("static"),
+});
+
+/**
+ * Authenticates against a fixed table of users with bcrypt hashes, as
+ * docker_auth's `users:` section (protocol.md §4).
+ *
+ * - known account, right password: allow, with its labels;
+ * - known account, wrong password: deny (401, the chain stops);
+ * - unknown account: no-match (the next authenticator is asked; 401 when none
+ *   decides). It costs one bcrypt verification like a wrong password, so the
+ *   two cannot be told apart by time;
+ * - anonymous (account `""`): allow with the `""` entry's labels when there is
+ *   one, else no-match.
+ *
+ * Only the first 72 bytes of a password count (bcrypt). Verification runs off
+ * the event loop.
+ *
+ * @throws RegauthError `ERR_CONFIG_INVALID` naming the field: a hash that is not
+ *   bcrypt (`users.alice.password: expected a bcrypt hash ...`), an account
+ *   other than `""` without a password, a `""` entry with one, unknown keys.
+ *
+ * @example
+ * const authenticator = createStaticAuthenticator({
+ *   users: {
+ *     admin: { password: await hashPassword("s3cret"), labels: { groups: ["admins"] } },
+ *     "": {}, // anonymous requests allowed; the ACL decides what they get
+ *   },
+ * });
+ */
+export function createStaticAuthenticator(options: StaticAuthenticatorOptions): Authenticator {
+  const config = parseOptions(optionsSchema, options);
+  const users = new Map<string, BcryptUser>();
+  let anonymous: Labels | undefined;
+  for (const [account, user] of Object.entries(config.users)) {
+    if (account === "") {
+      if (user.password !== undefined) {
+        throw configError(`users[""].password: the anonymous entry takes no password`);
+      }
+      anonymous = user.labels;
+      continue;
+    }
+    if (user.password === undefined) {
+      throw configError(`users.${account}.password: required`);
+    }
+    users.set(account, { hash: user.password, labels: user.labels });
+  }
+  const check = createBcryptCheck(users);
+  return {
+    name: config.name,
+    async authenticate(request) {
+      if (request.account === "") {
+        return anonymous === undefined
+          ? { result: "no-match" }
+          : { result: "allow", labels: anonymous };
+      }
+      return check(request);
+    },
+  };
+}
+
+function configError(message: string): RegauthError {
+  return new RegauthError("ERR_CONFIG_INVALID", message);
+}
