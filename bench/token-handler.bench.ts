@@ -4,7 +4,7 @@
 //
 // Run: pnpm bench   (from the repository root)
 import { generateKeyPairSync } from "node:crypto";
-import os from "node:os";
+import { cpus } from "node:os";
 import { createStaticAuthenticator, hashPassword } from "@regauth/authn";
 import { type AclEntry, createAclAuthorizer } from "@regauth/authz";
 import { createTokenHandler, type TokenHandler } from "@regauth/core";
@@ -46,7 +46,8 @@ const url = `http://bench/auth?service=${service}&scope=repository:library/app:p
 const basic = `Basic ${Buffer.from(`alice:${password}`).toString("base64")}`;
 
 async function expectOk(response: Response) {
-  if (response.status !== 200) throw new Error(`status ${response.status}: ${await response.text()}`);
+  if (response.status !== 200)
+    throw new Error(`status ${response.status}: ${await response.text()}`);
   await response.arrayBuffer();
 }
 
@@ -65,7 +66,7 @@ bench
 await bench.run();
 
 console.log(
-  `token handler in process, sequential (one request in flight); node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "cpu"}`,
+  `token handler in process, sequential (one request in flight); node ${process.version}, ${cpus().length} cores, ${cpus()[0]?.model ?? "cpu"}`,
 );
 const rows = bench.tasks.map((task) => {
   const result = task.result;

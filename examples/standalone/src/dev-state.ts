@@ -1,9 +1,10 @@
-import { randomBytes, webcrypto } from "node:crypto";
+// @peculiar/x509 resolves its services through tsyringe, which needs this polyfill loaded first.
+import "reflect-metadata";
+import { KeyObject, randomBytes, webcrypto } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { hashPassword } from "@regauth/authn";
-import { KeyObject } from "node:crypto";
 import { parse, stringify } from "yaml";
 
 /** What the development default keeps in its state directory. */
@@ -42,20 +43,24 @@ async function writePrivate(path: string, text: string): Promise<void> {
 
 /** An EC P-256 key and a self-signed certificate for it, valid for one year. */
 async function makeKeyAndCertificate(): Promise<{ keyPem: string; certPem: string }> {
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
     "sign",
     "verify",
-  ])) as unknown as CryptoKeyPair;
+  ])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(8).toString("hex").replace(/^[89a-f]/, "1"),
+    serialNumber: randomBytes(8)
+      .toString("hex")
+      .replace(/^[89a-f]/, "1"),
     name: "CN=regauth development token signer",
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + 365 * 24 * 3600_000),
     signingAlgorithm: algorithm,
-    keys,
+    keys: keys as unknown as Parameters<
+      typeof x509.X509CertificateGenerator.createSelfSigned
+    >[0]["keys"],
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
       new x509.KeyUsagesExtension(
@@ -64,7 +69,7 @@ async function makeKeyAndCertificate(): Promise<{ keyPem: string; certPem: strin
       ),
     ],
   });
-  const keyPem = KeyObject.from(keys.privateKey as unknown as webcrypto.CryptoKey)
+  const keyPem = KeyObject.from(keys.privateKey)
     .export({ type: "pkcs8", format: "pem" })
     .toString();
   return { keyPem, certPem: certificate.toString("pem") };

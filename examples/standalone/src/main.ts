@@ -13,6 +13,7 @@ import { createTokenIssuer } from "@regauth/token";
 import { pino } from "pino";
 import { parse } from "yaml";
 import { z } from "zod";
+import { buildOciImage } from "./demo-image.js";
 import { ensureDevState } from "./dev-state.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,7 +52,8 @@ function loopbackAddress(value: string, flag: string): { host: string; port: num
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
-  const loopback = host === "localhost" || host === "::1" || (isIP(host ?? "") === 4 && host?.startsWith("127."));
+  const loopback =
+    host === "localhost" || host === "::1" || (isIP(host ?? "") === 4 && host?.startsWith("127."));
   if (!host || !loopback || !(port > 0 && port < 65536)) {
     console.error(
       `${flag}: expected a loopback HOST:PORT such as 127.0.0.1:5001, got ${JSON.stringify(value)}; the development default never listens beyond this machine`,
@@ -92,7 +94,10 @@ const handler = createTokenHandler({
 const routes = new Set(["/auth", "/auth/token"]);
 const listener = toNodeListener(async (request, context) => {
   if (!routes.has(new URL(request.url).pathname)) {
-    return Response.json({ errors: [{ code: "NOT_FOUND", message: "not found" }] }, { status: 404 });
+    return Response.json(
+      { errors: [{ code: "NOT_FOUND", message: "not found" }] },
+      { status: 404 },
+    );
   }
   return handler(request, context);
 });
@@ -112,7 +117,10 @@ const tokenBlock = `auth:
     rootcertbundle: ${state.certificatePath}`;
 
 let registry: ChildProcess | undefined;
+let demoImage: string | undefined;
 if (args.registry) {
+  // A one-layer image to push by hand: no image can be pulled from the internet here.
+  demoImage = (await buildOciImage(join(stateDir, "demo-image"))).reference;
   const registryAddr = loopbackAddress(args["registry-addr"], "--registry-addr");
   const registryDir = join(stateDir, "registry");
   await mkdir(join(registryDir, "storage"), { recursive: true });
@@ -132,12 +140,20 @@ http:
 ${tokenBlock}
 `,
   );
-  registry = spawn("docker-registry", ["serve", registryConfig], { stdio: ["ignore", "inherit", "inherit"] });
+  registry = spawn("docker-registry", ["serve", registryConfig], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   registry.once("error", (error) => {
-    log.error({ err: error }, "could not start docker-registry (install it with scripts/install-peers)");
+    log.error(
+      { err: error },
+      "could not start docker-registry (install it with scripts/install-peers)",
+    );
     process.exit(1);
   });
-  log.info({ addr: `${registryAddr.host}:${registryAddr.port}`, config: registryConfig }, "docker-registry started");
+  log.info(
+    { addr: `${registryAddr.host}:${registryAddr.port}`, config: registryConfig },
+    "docker-registry started",
+  );
 }
 
 const credentials = Object.entries(state.credentials)
@@ -164,7 +180,9 @@ ${
     ? `
 docker-registry is running on http://${args["registry-addr"]} with that block. Try:
   skopeo copy --dest-tls-verify=false --dest-creds admin:${state.credentials.admin} \\
-    oci:SOME_OCI_DIR:latest docker://${args["registry-addr"]}/demo/app:latest`
+    ${demoImage} docker://${args["registry-addr"]}/demo/app:latest
+  skopeo inspect --tls-verify=false --creds reader:${state.credentials.reader} \\
+    docker://${args["registry-addr"]}/demo/app:latest`
     : ""
 }
 `);

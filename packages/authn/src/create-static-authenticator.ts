@@ -1,4 +1,4 @@
-import { type Authenticator, type Labels, parseOptions, RegauthError } from "@regauth/core";
+import { type Authenticator, type Labels, parseOptions } from "@regauth/core";
 import { z } from "zod";
 import { BCRYPT_HASH, type BcryptUser, createBcryptCheck } from "./internal/bcrypt-users.js";
 
@@ -28,16 +28,38 @@ export interface StaticAuthenticatorOptions {
 
 const labelsSchema = z.record(z.string(), z.array(z.string()));
 const optionsSchema = z.strictObject({
-  users: z.record(
-    z.string(),
-    z.strictObject({
-      password: z
-        .string()
-        .regex(BCRYPT_HASH, "expected a bcrypt hash ($2a$, $2b$ or $2y$)")
-        .optional(),
-      labels: labelsSchema.default({}),
+  users: z
+    .record(
+      z.string(),
+      z.strictObject({
+        password: z
+          .string()
+          .regex(BCRYPT_HASH, "expected a bcrypt hash ($2a$, $2b$ or $2y$)")
+          .optional(),
+        labels: labelsSchema.default({}),
+      }),
+    )
+    .superRefine((users, context) => {
+      for (const [account, user] of Object.entries(users)) {
+        if (account === "" && user.password !== undefined) {
+          context.addIssue({
+            code: "custom",
+            path: [account, "password"],
+            message: "the anonymous entry takes no password",
+          });
+        }
+        if (account !== "" && user.password === undefined) {
+          context.addIssue({ code: "custom", path: [account, "password"], message: "required" });
+        }
+        if (account.includes(":")) {
+          context.addIssue({
+            code: "custom",
+            path: [account],
+            message: "an account name cannot contain ':' (Basic credentials end the user there)",
+          });
+        }
+      }
     }),
-  ),
   name: z.string().min(1).default("static"),
 });
 
@@ -58,7 +80,9 @@ const optionsSchema = z.strictObject({
  *
  * @throws RegauthError `ERR_CONFIG_INVALID` naming the field: a hash that is not
  *   bcrypt (`users.alice.password: expected a bcrypt hash ...`), an account
- *   other than `""` without a password, a `""` entry with one, unknown keys.
+ *   other than `""` without a password (`users.bob.password: required`), a `""`
+ *   entry with one (`users[""].password: ...`), an account name holding `:`
+ *   (no Basic client can send it), unknown keys. The hash is never echoed.
  *
  * @example
  * const authenticator = createStaticAuthenticator({
@@ -74,16 +98,11 @@ export function createStaticAuthenticator(options: StaticAuthenticatorOptions): 
   let anonymous: Labels | undefined;
   for (const [account, user] of Object.entries(config.users)) {
     if (account === "") {
-      if (user.password !== undefined) {
-        throw configError(`users[""].password: the anonymous entry takes no password`);
-      }
       anonymous = user.labels;
-      continue;
+    } else if (user.password !== undefined) {
+      // always so: the schema refuses an account other than "" without a password
+      users.set(account, { hash: user.password, labels: user.labels });
     }
-    if (user.password === undefined) {
-      throw configError(`users.${account}.password: required`);
-    }
-    users.set(account, { hash: user.password, labels: user.labels });
   }
   const check = createBcryptCheck(users);
   return {
@@ -97,8 +116,4 @@ export function createStaticAuthenticator(options: StaticAuthenticatorOptions): 
       return check(request);
     },
   };
-}
-
-function configError(message: string): RegauthError {
-  return new RegauthError("ERR_CONFIG_INVALID", message);
 }

@@ -6,7 +6,9 @@ import type { Authenticator, AuthnRequest, AuthnResult } from "./model.js";
  * Chains authenticators as docker_auth does (protocol.md §4): each is asked in
  * order; `allow` and `deny` end the chain; `no-match` asks the next; a thrown
  * error ends the chain with `ERR_BACKEND_UNAVAILABLE` (the cause kept), so a
- * broken backend is never mistaken for a wrong password. When nobody decides the
+ * broken backend is never mistaken for a wrong password (a `RegauthError` coded
+ * `ERR_BACKEND_UNAVAILABLE`, `ERR_OVERLOADED` or `ERR_INTERNAL` passes
+ * unchanged; any other code is wrapped too). When nobody decides the
  * chain answers `no-match`, which the token handler answers with 401.
  *
  * `close()` closes every member that has a `close`.

@@ -90,7 +90,10 @@ const optionsSchema = z.strictObject({
   maxScopes: z.number().int().min(1).max(10_000).default(DEFAULT_MAX_SCOPES),
   maxScopeLength: z.number().int().min(64).max(65_536).default(DEFAULT_MAX_SCOPE_LENGTH),
   logger: z
-    .custom<Logger>((value) => ["debug", "info", "warn", "error"].every((m) => hasMethod(m)(value)))
+    .custom<Logger>(
+      (value) => ["debug", "info", "warn", "error"].every((m) => hasMethod(m)(value)),
+      "expected a logger with debug, info, warn and error",
+    )
     .default(silentLogger),
 });
 
@@ -117,7 +120,8 @@ const optionsSchema = z.strictObject({
  * - Other methods: 405 with `Allow: GET`.
  *
  * `account`, `client_id`, `offline_token` and unknown parameters are accepted
- * and do not change the answer (beyond the `account` check).
+ * and do not change the answer (beyond the `account` check: a non-empty
+ * `account` must equal the Basic user; without credentials it is ignored).
  *
  * @throws RegauthError `ERR_CONFIG_INVALID` at construction for bad options,
  *   naming the option (`services[0]: ...`).
@@ -187,8 +191,9 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
     const scopes = parseScopes(query.getAll("scope"), limits);
     const credentials = parseBasicAuthorization(request.headers.get("authorization"));
     const account = credentials?.account ?? "";
-    const claimedAccount = query.get("account");
-    if (credentials && claimedAccount !== null && claimedAccount !== account) {
+    // docker_auth reads an empty `account=` as no account at all.
+    const claimedAccount = query.get("account") ?? "";
+    if (credentials && claimedAccount !== "" && claimedAccount !== account) {
       throw new RegauthError(
         "ERR_REQUEST_INVALID",
         "the account parameter differs from the user in the Basic credentials",

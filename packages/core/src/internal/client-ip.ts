@@ -1,10 +1,12 @@
-import { isIP } from "node:net";
+import { isIP, SocketAddress } from "node:net";
 import { RegauthError } from "../errors.js";
 
 /**
  * Normalises one address as proxies and sockets write it: `1.2.3.4`,
  * `1.2.3.4:5678`, `::1`, `[::1]`, `[::1]:5678`, and IPv4-mapped IPv6
- * (`::ffff:1.2.3.4`, returned as `1.2.3.4`). Returns `undefined` when it is no address.
+ * (`::ffff:1.2.3.4` or `::ffff:102:304`, returned as `1.2.3.4`). IPv6 comes
+ * back in its canonical text form (RFC 5952: lower case, zeros compressed), so
+ * one address has one spelling. Returns `undefined` when it is no address.
  */
 export function normalizeAddress(text: string): string | undefined {
   let value = text.trim();
@@ -16,9 +18,9 @@ export function normalizeAddress(text: string): string | undefined {
   const version = isIP(value);
   if (version === 0) return undefined;
   if (version === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(value);
-    if (mapped) return mapped[1] as string;
-    return value.toLowerCase();
+    const canonical = new SocketAddress({ address: value, family: "ipv6" }).address;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(canonical);
+    return mapped ? (mapped[1] as string) : canonical;
   }
   return value;
 }

@@ -1,11 +1,19 @@
 import type { z } from "zod";
 import { RegauthError } from "../errors.js";
 
-/** Formats a zod path as a dotted config path: `acl[3].match.name`. */
+/** A key that reads unambiguously after a dot: `match`, `ci-bot`, `$schema`. */
+const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/;
+
+/**
+ * Formats a zod path as a dotted config path: `acl[3].match.name`. A key that
+ * would not read after a dot (empty, or holding `.`, spaces, `@`...) is
+ * written as a quoted index: `users[""].password`, `users["a.b"].labels`.
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
   let text = "";
   for (const key of path) {
     if (typeof key === "number") text += `[${key}]`;
+    else if (typeof key === "string" && !PLAIN_KEY.test(key)) text += `[${JSON.stringify(key)}]`;
     else text += text === "" ? String(key) : `.${String(key)}`;
   }
   return text === "" ? "(options)" : text;
