@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type AuthnRequest, RegauthError } from "@regauth/core";
@@ -158,17 +158,9 @@ describe("createHtpasswdAuthenticator", () => {
     expect((error.cause as NodeJS.ErrnoException).code).toBe("EISDIR");
   });
 
-  it.skipIf(process.getuid?.() === 0)("a file without read permission", () => {
-    const path = file(`alice:${alice}\n`);
-    chmodSync(path, 0o000);
-    const error = configErrorOf({ path });
-    expect(error.message).toBe(`htpasswd ${path}: cannot be read`);
-    expect((error.cause as NodeJS.ErrnoException).code).toBe("EACCES");
-  });
-
   it("bad options name the path", () => {
     expect(configErrorOf({}).message).toBe(
-      "path: Invalid input: expected string, received undefined",
+      "path: invalid input: expected string, received undefined",
     );
     expect(configErrorOf({ path: file(""), file: "x" }).message).toBe("file: unknown key");
   });

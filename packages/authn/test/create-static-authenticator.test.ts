@@ -191,12 +191,12 @@ describe("createStaticAuthenticator", () => {
       expect(
         configErrorOf({ users: { alice: { password: hash2b, labels: { groups: "dev" } } } })
           .message,
-      ).toBe("users.alice.labels.groups: Invalid input: expected array, received string");
+      ).toBe("users.alice.labels.groups: invalid input: expected array, received string");
     });
 
     it("no users at all", () => {
       expect(configErrorOf({}).message).toBe(
-        "users: Invalid input: expected record, received undefined",
+        "users: invalid input: expected record, received undefined",
       );
     });
   });

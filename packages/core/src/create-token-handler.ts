@@ -4,6 +4,7 @@ import { chainAuthorizers } from "./chain-authorizers.js";
 import { isRegauthError, RegauthError } from "./errors.js";
 import { parseBasicAuthorization } from "./internal/basic-auth.js";
 import { resolveClientIp } from "./internal/client-ip.js";
+import { HTTP_ERRORS } from "./internal/http-errors.js";
 import { errorResponse, jsonResponse } from "./internal/respond.js";
 import { intersectActions } from "./intersect-actions.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -130,7 +131,7 @@ const optionsSchema = z.strictObject({
  * const handler = createTokenHandler({
  *   authenticators: [createStaticAuthenticator({ users })],
  *   authorizers: [createAclAuthorizer({ acl })],
- *   issuer: await createTokenIssuer({ issuer: "regauth", privateKey }),
+ *   issuer: createTokenIssuer({ issuer: "regauth", privateKey }),
  *   services: ["registry.example.com"],
  * });
  * const response = await handler(new Request("http://x/auth?service=registry.example.com"));
@@ -237,7 +238,10 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
       }
       throw new RegauthError("ERR_METHOD_NOT_ALLOWED", `method ${request.method} not allowed`);
     } catch (error) {
-      if (!isRegauthError(error) || error.code === "ERR_INTERNAL") {
+      // A bug or a misuse surfacing mid-request (ERR_INTERNAL, ERR_CONFIG_INVALID,
+      // anything not ours) is logged whole and answered with a bare 500: its
+      // message may describe configuration the client has no business seeing.
+      if (!isRegauthError(error) || HTTP_ERRORS[error.code].status === 500) {
         log.error({ err: error }, "token request failed");
         return errorResponse(new RegauthError("ERR_INTERNAL", "internal error", { cause: error }));
       }

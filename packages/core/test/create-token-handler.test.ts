@@ -672,6 +672,23 @@ describe("createTokenHandler: backend faults", () => {
     expect(logger.text()).toContain("key file vanished");
   });
 
+  it("a RegauthError of a 500 kind thrown mid-request does not leak its message", async () => {
+    const { handler, logger } = setup({
+      anonymous: true,
+      issuer: {
+        async issue() {
+          throw new RegauthError("ERR_CONFIG_INVALID", "tokens.key: /etc/secret/path unreadable");
+        },
+      },
+    });
+    const response = await handler(get(""));
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(text).not.toContain("/etc/secret/path");
+    expect(JSON.parse(text).errors[0]).toEqual({ code: "UNKNOWN", message: "internal error" });
+    expect(logger.text()).toContain("/etc/secret/path");
+  });
+
   it("no answer or log line ever contains the password", async () => {
     const { handler, logger } = setup();
     const withFlaky = setup({ authenticators: [createStaticAuthenticator({ users }), flaky] });
@@ -721,23 +738,23 @@ describe("createTokenHandler: options", () => {
     [
       "no services",
       { ...base, services: [] },
-      "services: Too small: expected array to have >=1 items",
+      "services: too small: expected array to have >=1 items",
     ],
     [
       "an empty service name",
       { ...base, services: [SERVICE, ""] },
-      "services[1]: Too small: expected string to have >=1 characters",
+      "services[1]: too small: expected string to have >=1 characters",
     ],
     [
       "services as a string",
       { ...base, services: SERVICE },
-      "services: Invalid input: expected array, received string",
+      "services: invalid input: expected array, received string",
     ],
     ["no issuer", { ...base, issuer: undefined }, "issuer: expected a TokenIssuer"],
     [
       "no authenticators",
       { ...base, authenticators: [] },
-      "authenticators: Too small: expected array to have >=1 items",
+      "authenticators: too small: expected array to have >=1 items",
     ],
     [
       "something that is no authenticator",
@@ -760,9 +777,9 @@ describe("createTokenHandler: options", () => {
     [
       "a fractional position",
       { ...base, realIpHeader: "X-Forwarded-For", realIpPosition: 0.5 },
-      "realIpPosition: Invalid input: expected int, received number",
+      "realIpPosition: invalid input: expected int, received number",
     ],
-    ["maxScopes 0", { ...base, maxScopes: 0 }, "maxScopes: Too small: expected number to be >=1"],
+    ["maxScopes 0", { ...base, maxScopes: 0 }, "maxScopes: too small: expected number to be >=1"],
     [
       "something that is no logger",
       { ...base, logger: { info() {} } },
@@ -771,7 +788,7 @@ describe("createTokenHandler: options", () => {
     [
       "no options at all",
       undefined,
-      "(options): Invalid input: expected object, received undefined",
+      "(options): invalid input: expected object, received undefined",
     ],
   ];
   it.each(cases)("%s throws ERR_CONFIG_INVALID naming the path", (_label, options, message) => {

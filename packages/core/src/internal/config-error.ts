@@ -31,7 +31,15 @@ export function configError(error: z.ZodError, prefix: readonly PropertyKey[] = 
         .map((key) => `${formatPath([...prefix, ...issue.path, key])}: unknown key`)
         .join("; ");
     }
-    return `${formatPath([...prefix, ...issue.path])}: ${issue.message}`;
+    return `${formatPath([...prefix, ...issue.path])}: ${lowerFirst(issue.message)}`;
   });
   return new RegauthError("ERR_CONFIG_INVALID", lines.join("; "), { cause: error });
+}
+
+/**
+ * House style: messages start in lower case (zod's own start with a capital).
+ * A leading acronym (`RSA key ...`, `EC curve ...`) is left as it is.
+ */
+function lowerFirst(message: string): string {
+  return /^[A-Z][a-z]/.test(message) ? message.charAt(0).toLowerCase() + message.slice(1) : message;
 }
