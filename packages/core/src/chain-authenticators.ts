@@ -1,5 +1,4 @@
-import { RegauthError } from "./errors.js";
-import { backendError, closeAll, memberName } from "./internal/backend.js";
+import { createChain } from "./internal/chain.js";
 import type { Authenticator, AuthnRequest, AuthnResult } from "./model.js";
 
 /**
@@ -19,26 +18,11 @@ import type { Authenticator, AuthnRequest, AuthnResult } from "./model.js";
  * const authenticator = chainAuthenticators([staticUsers, ldap]);
  */
 export function chainAuthenticators(authenticators: readonly Authenticator[]): Authenticator {
-  if (authenticators.length === 0) {
-    throw new RegauthError("ERR_CONFIG_INVALID", "authenticators: at least one is needed");
-  }
-  const members = [...authenticators];
-  return {
-    name: `chain(${members.map(memberName).join(",")})`,
-    async authenticate(request: AuthnRequest): Promise<AuthnResult> {
-      for (const [index, member] of members.entries()) {
-        let outcome: AuthnResult;
-        try {
-          outcome = await member.authenticate(request);
-        } catch (error) {
-          throw backendError("authenticator", memberName(member, index), error);
-        }
-        if (outcome.result !== "no-match") return outcome;
-      }
-      return { result: "no-match" };
-    },
-    async close() {
-      await closeAll(members);
-    },
-  };
+  const chain = createChain(
+    "authenticator",
+    authenticators,
+    (member, request: AuthnRequest) => member.authenticate(request),
+    (outcome: AuthnResult) => outcome.result !== "no-match",
+  );
+  return { name: chain.name, authenticate: chain.run, close: chain.close };
 }

@@ -1,5 +1,4 @@
-import { RegauthError } from "./errors.js";
-import { backendError, closeAll, memberName } from "./internal/backend.js";
+import { createChain } from "./internal/chain.js";
 import type { Authorizer, AuthzRequest, AuthzResult } from "./model.js";
 
 /**
@@ -17,26 +16,11 @@ import type { Authorizer, AuthzRequest, AuthzResult } from "./model.js";
  * const authorizer = chainAuthorizers([staticAcl, mongoAcl]);
  */
 export function chainAuthorizers(authorizers: readonly Authorizer[]): Authorizer {
-  if (authorizers.length === 0) {
-    throw new RegauthError("ERR_CONFIG_INVALID", "authorizers: at least one is needed");
-  }
-  const members = [...authorizers];
-  return {
-    name: `chain(${members.map(memberName).join(",")})`,
-    async authorize(request: AuthzRequest): Promise<AuthzResult> {
-      for (const [index, member] of members.entries()) {
-        let outcome: AuthzResult;
-        try {
-          outcome = await member.authorize(request);
-        } catch (error) {
-          throw backendError("authorizer", memberName(member, index), error);
-        }
-        if (outcome.result === "grant") return outcome;
-      }
-      return { result: "no-match" };
-    },
-    async close() {
-      await closeAll(members);
-    },
-  };
+  const chain = createChain(
+    "authorizer",
+    authorizers,
+    (member, request: AuthzRequest) => member.authorize(request),
+    (outcome: AuthzResult) => outcome.result === "grant",
+  );
+  return { name: chain.name, authorize: chain.run, close: chain.close };
 }
