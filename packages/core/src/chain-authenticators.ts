@@ -1,4 +1,5 @@
 import { createChain } from "./internal/chain.js";
+import { isAuthnResult } from "./internal/results.js";
 import type { Authenticator, AuthnRequest, AuthnResult } from "./model.js";
 
 /**
@@ -23,6 +24,7 @@ export function chainAuthenticators(authenticators: readonly Authenticator[]): A
     authenticators,
     (member, request: AuthnRequest) => member.authenticate(request),
     (outcome: AuthnResult) => outcome.result !== "no-match",
+    isAuthnResult,
   );
   return { name: chain.name, authenticate: chain.run, close: chain.close };
 }

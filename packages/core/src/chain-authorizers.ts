@@ -1,4 +1,5 @@
 import { createChain } from "./internal/chain.js";
+import { isAuthzResult } from "./internal/results.js";
 import type { Authorizer, AuthzRequest, AuthzResult } from "./model.js";
 
 /**
@@ -21,6 +22,7 @@ export function chainAuthorizers(authorizers: readonly Authorizer[]): Authorizer
     authorizers,
     (member, request: AuthzRequest) => member.authorize(request),
     (outcome: AuthzResult) => outcome.result === "grant",
+    isAuthzResult,
   );
   return { name: chain.name, authorize: chain.run, close: chain.close };
 }

@@ -4,6 +4,7 @@ import { chainAuthorizers } from "./chain-authorizers.js";
 import { isRegauthError, RegauthError } from "./errors.js";
 import { parseBasicAuthorization } from "./internal/basic-auth.js";
 import { resolveClientIp } from "./internal/client-ip.js";
+import { describeError } from "./internal/describe-error.js";
 import { HTTP_ERRORS } from "./internal/http-errors.js";
 import { errorResponse, jsonResponse } from "./internal/respond.js";
 import { intersectActions } from "./intersect-actions.js";
@@ -17,6 +18,23 @@ import { DEFAULT_MAX_SCOPE_LENGTH, DEFAULT_MAX_SCOPES, type Scope } from "./scop
 export const MAX_URL_LENGTH = 16384;
 /** Most query parameters accepted in one token request. */
 export const MAX_QUERY_PARAMETERS = 256;
+
+/**
+ * The one value of a parameter that must not disagree with itself: repeating it
+ * with the same value is tolerated, two different values are refused (400).
+ * Missing gives `""`.
+ */
+function singleValue(query: URLSearchParams, name: string): string {
+  const values = query.getAll(name);
+  const first = values[0] ?? "";
+  if (values.some((value) => value !== first)) {
+    throw new RegauthError(
+      "ERR_REQUEST_INVALID",
+      `parameter ${name} given twice with different values`,
+    );
+  }
+  return first;
+}
 
 /**
  * Options of {@link createTokenHandler}.
@@ -167,7 +185,11 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
     );
   }
 
-  async function handleGet(request: Request, context: RequestContext | undefined) {
+  async function handleGet(
+    request: Request,
+    context: RequestContext | undefined,
+    secrets: string[],
+  ) {
     if (request.url.length > MAX_URL_LENGTH) {
       throw new RegauthError(
         "ERR_REQUEST_INVALID",
@@ -181,7 +203,7 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
         `too many query parameters: more than ${MAX_QUERY_PARAMETERS}`,
       );
     }
-    const requestedService = query.get("service") ?? "";
+    const requestedService = singleValue(query, "service");
     const service = requestedService === "" ? (config.services[0] as string) : requestedService;
     if (!config.services.includes(service)) {
       throw new RegauthError(
@@ -191,9 +213,10 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
     }
     const scopes = parseScopes(query.getAll("scope"), limits);
     const credentials = parseBasicAuthorization(request.headers.get("authorization"));
+    if (credentials) secrets.push(credentials.password);
     const account = credentials?.account ?? "";
     // docker_auth reads an empty `account=` as no account at all.
-    const claimedAccount = query.get("account") ?? "";
+    const claimedAccount = singleValue(query, "account");
     if (credentials && claimedAccount !== "" && claimedAccount !== account) {
       throw new RegauthError(
         "ERR_REQUEST_INVALID",
@@ -228,8 +251,10 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
   }
 
   return async function tokenHandler(request, context) {
+    // What must never reach a log line, even inside a backend's own error message.
+    const secrets: string[] = [];
     try {
-      if (request.method === "GET") return await handleGet(request, context);
+      if (request.method === "GET") return await handleGet(request, context, secrets);
       if (request.method === "POST") {
         throw new RegauthError(
           "ERR_NOT_FOUND",
@@ -242,11 +267,14 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
       // anything not ours) is logged whole and answered with a bare 500: its
       // message may describe configuration the client has no business seeing.
       if (!isRegauthError(error) || HTTP_ERRORS[error.code].status === 500) {
-        log.error({ err: error }, "token request failed");
+        log.error({ err: describeError(error, secrets) }, "token request failed");
         return errorResponse(new RegauthError("ERR_INTERNAL", "internal error", { cause: error }));
       }
       if (error.code === "ERR_BACKEND_UNAVAILABLE") {
-        log.error({ err: error.cause ?? error, message: error.message }, "backend unavailable");
+        log.error(
+          { err: describeError(error.cause ?? error, secrets), message: error.message },
+          "backend unavailable",
+        );
       }
       return errorResponse(error, error.code === "ERR_UNAUTHENTICATED" ? challenge : undefined);
     }

@@ -28,8 +28,9 @@ interface Member {
 /**
  * The chain semantics authenticators and authorizers share (docker_auth,
  * protocol.md §4): ask each member in order; the first outcome for which
- * `decides` holds ends the chain; a member that throws ends it with
- * `ERR_BACKEND_UNAVAILABLE`; when nobody decides, the result is `no-match`.
+ * `decides` holds ends the chain; a member that throws, or answers something
+ * `wellFormed` refuses, ends it with `ERR_BACKEND_UNAVAILABLE`; when nobody
+ * decides, the result is `no-match`.
  * Returns the chain's name, the runner and a `close` that closes every member.
  */
 export function createChain<M extends Member, Q, R extends { readonly result: string }>(
@@ -37,6 +38,7 @@ export function createChain<M extends Member, Q, R extends { readonly result: st
   members: readonly M[],
   ask: (member: M, request: Q) => Promise<R>,
   decides: (outcome: R) => boolean,
+  wellFormed: (outcome: unknown) => outcome is R,
 ): {
   name: string;
   run(request: Q): Promise<R | { readonly result: "no-match" }>;
@@ -56,6 +58,14 @@ export function createChain<M extends Member, Q, R extends { readonly result: st
           outcome = await ask(member, request);
         } catch (error) {
           throw backendError(role, names[index] as string, error);
+        }
+        // A custom backend written in JavaScript may answer anything; an answer
+        // that is not of the interface's shape is a fault, never a decision.
+        if (!wellFormed(outcome)) {
+          throw new RegauthError(
+            "ERR_BACKEND_UNAVAILABLE",
+            `${role} ${names[index]} returned a malformed result`,
+          );
         }
         if (decides(outcome)) return outcome;
       }

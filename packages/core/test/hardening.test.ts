@@ -1,0 +1,169 @@
+// Hardening found by trying to break the handler as a user would: reserved keys
+// in options, malformed answers from custom backends, parameters that disagree
+// with themselves, and secrets inside backends' own error messages.
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import {
+  type Authenticator,
+  type Authorizer,
+  createTokenHandler,
+  parseOptions,
+  type RegauthError,
+} from "../src/index.js";
+import { basic, recordingLogger, stubIssuer } from "./helpers.js";
+
+const SERVICE = "registry.test";
+const anyone: Authenticator = {
+  name: "anyone",
+  async authenticate() {
+    return { result: "allow" };
+  },
+};
+const pullOnly: Authorizer = {
+  async authorize() {
+    return { result: "grant", actions: ["pull"] };
+  },
+};
+
+function thrown(run: () => unknown): RegauthError {
+  try {
+    run();
+  } catch (error) {
+    return error as RegauthError;
+  }
+  throw new Error("expected a throw");
+}
+
+describe("parseOptions refuses reserved keys zod would drop", () => {
+  const schema = z.strictObject({
+    labels: z.record(z.string(), z.string()).default({}),
+  });
+
+  it("a __proto__ label key is an error naming its path, not a silently empty match", () => {
+    const input = JSON.parse('{"labels":{"__proto__":"admins"}}');
+    const error = thrown(() => parseOptions(schema, input, ["acl", 0, "match"]));
+    expect(error.code).toBe("ERR_CONFIG_INVALID");
+    expect(error.message).toBe("acl[0].match.labels.__proto__: reserved key not allowed");
+  });
+
+  it("constructor and prototype are refused as well, at any depth", () => {
+    const input = JSON.parse('{"labels":{"ok":"x"},"deep":[{"constructor":1}]}');
+    expect(thrown(() => parseOptions(schema, input)).message).toBe(
+      "deep[0].constructor: reserved key not allowed",
+    );
+  });
+
+  it("ordinary options parse as before", () => {
+    expect(parseOptions(schema, { labels: { groups: "qa" } })).toEqual({
+      labels: { groups: "qa" },
+    });
+  });
+});
+
+describe("malformed answers from custom backends are faults, never decisions", () => {
+  function handlerWith(authenticator: Authenticator, authorizer: Authorizer) {
+    const issuer = stubIssuer();
+    const handler = createTokenHandler({
+      authenticators: [authenticator],
+      authorizers: [authorizer],
+      issuer,
+      services: [SERVICE],
+    });
+    return { handler, issuer };
+  }
+  const url = `http://a.test/auth?service=${SERVICE}&scope=repository:app:pull,push`;
+
+  it("an authorizer granting a string instead of an array gives 503, not substring grants", async () => {
+    const stringy = {
+      async authorize() {
+        return { result: "grant", actions: "pull" };
+      },
+    } as unknown as Authorizer;
+    const { handler, issuer } = handlerWith(anyone, stringy);
+    const response = await handler(new Request(url));
+    expect(response.status).toBe(503);
+    expect(issuer.grants).toEqual([]);
+  });
+
+  it("an authenticator answering an unknown result gives 503", async () => {
+    const odd = {
+      async authenticate() {
+        return { result: "yes" };
+      },
+    } as unknown as Authenticator;
+    const { handler, issuer } = handlerWith(odd, pullOnly);
+    expect((await handler(new Request(url))).status).toBe(503);
+    expect(issuer.grants).toEqual([]);
+  });
+
+  it("an authenticator answering labels that are not string arrays gives 503", async () => {
+    const odd = {
+      async authenticate() {
+        return { result: "allow", labels: { groups: "qa" } };
+      },
+    } as unknown as Authenticator;
+    const { handler } = handlerWith(odd, pullOnly);
+    expect((await handler(new Request(url))).status).toBe(503);
+  });
+});
+
+describe("parameters that must have one value", () => {
+  const handler = createTokenHandler({
+    authenticators: [anyone],
+    authorizers: [pullOnly],
+    issuer: stubIssuer(),
+    services: [SERVICE, "other.test"],
+  });
+
+  it("service given twice with different values is 400", async () => {
+    const response = await handler(
+      new Request(`http://a.test/auth?service=${SERVICE}&service=other.test`),
+    );
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("parameter service given twice with different values");
+  });
+
+  it("account given twice with different values is 400", async () => {
+    const response = await handler(
+      new Request(`http://a.test/auth?service=${SERVICE}&account=reader&account=admin`, {
+        headers: { authorization: basic("reader", "pw") },
+      }),
+    );
+    expect(response.status).toBe(400);
+  });
+
+  it("the same value twice is tolerated", async () => {
+    const response = await handler(
+      new Request(`http://a.test/auth?service=${SERVICE}&service=${SERVICE}`),
+    );
+    expect(response.status).toBe(200);
+  });
+});
+
+describe("secrets inside a backend's error message are redacted from logs", () => {
+  it("a password echoed by a failing authenticator never reaches the log", async () => {
+    const logger = recordingLogger();
+    const leaky: Authenticator = {
+      name: "leaky",
+      async authenticate({ account, password }) {
+        throw new Error(`bind failed for ${account} with ${password}`);
+      },
+    };
+    const handler = createTokenHandler({
+      authenticators: [leaky],
+      authorizers: [pullOnly],
+      issuer: stubIssuer(),
+      services: [SERVICE],
+      logger,
+    });
+    const response = await handler(
+      new Request(`http://a.test/auth?service=${SERVICE}`, {
+        headers: { authorization: basic("alice", "SuperSecret123") },
+      }),
+    );
+    expect(response.status).toBe(503);
+    const text = logger.text();
+    expect(text).toContain("bind failed for alice with [redacted]");
+    expect(text).not.toContain("SuperSecret123");
+  });
+});
