@@ -72,7 +72,13 @@ const matchSchema = z.strictObject(
   { error: expected("an object of match conditions") },
 );
 
-const entrySchema = z
+/**
+ * The zod schema of one {@link AclEntry}, the element of {@link aclSchema}:
+ * the same checks, for backends that validate entries one by one (the
+ * MongoDB ACL, one document at a time). Paths in its errors are relative to
+ * the entry (`match.nmae: unknown key`).
+ */
+export const aclEntrySchema: z.ZodType<AclEntry> = z
   .strictObject(
     {
       match: matchSchema.optional(),
@@ -114,6 +120,6 @@ const entrySchema = z
  * const acl = parseOptions(aclSchema, yaml.parse(text).acl, ["acl"]);
  * const authorizer = createAclAuthorizer({ acl });
  */
-export const aclSchema: z.ZodType<AclEntry[]> = z.array(entrySchema, {
+export const aclSchema: z.ZodType<AclEntry[]> = z.array(aclEntrySchema, {
   error: expected("an array of acl entries"),
 });

@@ -1,23 +1,8 @@
-import {
-  type Authorizer,
-  type AuthzRequest,
-  type AuthzResult,
-  intersectActions,
-  parseOptions,
-  RegauthError,
-} from "@regauth/core";
+import { type Authorizer, type AuthzRequest, parseOptions } from "@regauth/core";
 import { z } from "zod";
 import { type AclEntry, aclSchema } from "./acl-schema.js";
-import { type CompiledEntry, compileEntryOnce } from "./internal/compile-entry.js";
-import { EntryIndex } from "./internal/entry-index.js";
+import { compileAcl } from "./internal/acl-engine.js";
 import { expected } from "./internal/expected.js";
-import {
-  MatchContext,
-  matchEntry,
-  type PlaceholderValue,
-  RuntimePatternError,
-} from "./internal/match-entry.js";
-import { RegexCache } from "./internal/regex-cache.js";
 
 /**
  * Options of {@link createAclAuthorizer}.
@@ -81,11 +66,6 @@ export interface AclAuthorizer extends Authorizer {
   explain(request: AuthzRequest): AclDecision;
 }
 
-/** How many request-dependent regular expressions one authorizer keeps compiled. */
-const REGEX_CACHE_SIZE = 1024;
-
-const NO_MATCH: AuthzResult = Object.freeze({ result: "no-match" });
-
 const optionsSchema = z.strictObject(
   {
     acl: aclSchema,
@@ -96,11 +76,6 @@ const optionsSchema = z.strictObject(
   },
   { error: expected("an options object with acl") },
 );
-
-interface RuntimeEntry {
-  readonly compiled: CompiledEntry;
-  readonly grant: AuthzResult;
-}
 
 /**
  * Creates the static ACL authorizer, compatible with docker_auth's static ACL
@@ -150,64 +125,5 @@ interface RuntimeEntry {
  */
 export function createAclAuthorizer(options: AclAuthorizerOptions): AclAuthorizer {
   const config = parseOptions(optionsSchema, options);
-  const entries: RuntimeEntry[] = config.acl.map((entry) => {
-    const compiled = compileEntryOnce(entry);
-    if (Array.isArray(compiled)) {
-      // The schema compiled every entry already; this cannot fail.
-      throw new RegauthError("ERR_INTERNAL", "acl: an entry passed validation but did not compile");
-    }
-    return {
-      compiled,
-      grant: Object.freeze({ result: "grant", actions: compiled.actions }),
-    };
-  });
-  const index = new EntryIndex(entries.map((entry) => entry.compiled));
-  const cache = new RegexCache(REGEX_CACHE_SIZE);
-
-  function decide(request: AuthzRequest, trace: PlaceholderValue[] | undefined): number {
-    const context = new MatchContext(request, cache, trace);
-    let current = -1;
-    try {
-      return index.first(request.account, request.scope.name, (position) => {
-        current = position;
-        const entry = entries[position];
-        return entry !== undefined && matchEntry(entry.compiled, context);
-      });
-    } catch (error) {
-      if (!(error instanceof RuntimePatternError)) throw error;
-      throw new RegauthError(
-        "ERR_INTERNAL",
-        `acl[${current}].match.${error.path}: pattern does not compile with this request's values: ${error.message}`,
-        { cause: error },
-      );
-    }
-  }
-
-  return Object.freeze({
-    name: config.name,
-    async authorize(request: AuthzRequest): Promise<AuthzResult> {
-      return entries[decide(request, undefined)]?.grant ?? NO_MATCH;
-    },
-    explain(request: AuthzRequest): AclDecision {
-      const trace: PlaceholderValue[] = [];
-      const position = decide(request, trace);
-      const entry = entries[position];
-      if (entry === undefined) {
-        return {
-          entryIndex: undefined,
-          comment: undefined,
-          allowed: undefined,
-          granted: [],
-          placeholders: [],
-        };
-      }
-      return {
-        entryIndex: position,
-        comment: entry.compiled.comment,
-        allowed: entry.compiled.actions,
-        granted: intersectActions(request.scope.actions, entry.compiled.actions),
-        placeholders: trace,
-      };
-    },
-  });
+  return compileAcl(config.acl, config.name);
 }

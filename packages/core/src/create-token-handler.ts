@@ -1,15 +1,25 @@
 import { z } from "zod";
 import { chainAuthenticators } from "./chain-authenticators.js";
 import { chainAuthorizers } from "./chain-authorizers.js";
+import type { RefreshTokens } from "./create-refresh-tokens.js";
 import { isRegauthError, RegauthError } from "./errors.js";
 import { parseBasicAuthorization } from "./internal/basic-auth.js";
 import { resolveClientIp } from "./internal/client-ip.js";
 import { describeError } from "./internal/describe-error.js";
+import { handleTokenPost } from "./internal/handle-token-post.js";
 import { HTTP_ERRORS } from "./internal/http-errors.js";
+import { formatIssuedAt, resolveService, singleValue } from "./internal/params.js";
 import { errorResponse, jsonResponse } from "./internal/respond.js";
 import { intersectActions } from "./intersect-actions.js";
 import { type Logger, silentLogger } from "./logger.js";
-import type { AccessEntry, Authenticator, Authorizer, Labels, TokenIssuer } from "./model.js";
+import type {
+  AccessEntry,
+  Authenticator,
+  AuthnRequest,
+  Authorizer,
+  Labels,
+  TokenIssuer,
+} from "./model.js";
 import { parseOptions } from "./parse-options.js";
 import { parseScopes } from "./parse-scope.js";
 import { DEFAULT_MAX_SCOPE_LENGTH, DEFAULT_MAX_SCOPES, type Scope } from "./scope.js";
@@ -18,23 +28,8 @@ import { DEFAULT_MAX_SCOPE_LENGTH, DEFAULT_MAX_SCOPES, type Scope } from "./scop
 export const MAX_URL_LENGTH = 16384;
 /** Most query parameters accepted in one token request. */
 export const MAX_QUERY_PARAMETERS = 256;
-
-/**
- * The one value of a parameter that must not disagree with itself: repeating it
- * with the same value is tolerated, two different values are refused (400).
- * Missing gives `""`.
- */
-function singleValue(query: URLSearchParams, name: string): string {
-  const values = query.getAll(name);
-  const first = values[0] ?? "";
-  if (values.some((value) => value !== first)) {
-    throw new RegauthError(
-      "ERR_REQUEST_INVALID",
-      `parameter ${name} given twice with different values`,
-    );
-  }
-  return first;
-}
+/** Default `maxBodyBytes`: the largest POST body read, in bytes. */
+export const DEFAULT_MAX_BODY_BYTES = 65_536;
 
 /**
  * Options of {@link createTokenHandler}.
@@ -55,6 +50,12 @@ function singleValue(query: URLSearchParams, name: string): string {
  *   before. Default -1.
  * - `maxScopes`: most scopes per request. Default 64.
  * - `maxScopeLength`: longest scope, in characters. Default 512.
+ * - `refreshTokens`: enables refresh tokens (`createRefreshTokens`): GET with
+ *   `offline_token=true` and POST with `access_type=offline` then return a
+ *   `refresh_token`, and POST `grant_type=refresh_token` is served. Default:
+ *   none (no refresh token is ever returned; that grant gets 400
+ *   `unsupported_grant_type`).
+ * - `maxBodyBytes`: largest POST body read, in bytes; more gets 413. Default 65 536.
  * - `logger`: pino-shaped logger. Default: silent.
  */
 export interface TokenHandlerOptions {
@@ -67,6 +68,8 @@ export interface TokenHandlerOptions {
   readonly realIpPosition?: number;
   readonly maxScopes?: number;
   readonly maxScopeLength?: number;
+  readonly refreshTokens?: RefreshTokens;
+  readonly maxBodyBytes?: number;
   readonly logger?: Logger;
 }
 
@@ -108,6 +111,13 @@ const optionsSchema = z.strictObject({
   realIpPosition: z.number().int().default(-1),
   maxScopes: z.number().int().min(1).max(10_000).default(DEFAULT_MAX_SCOPES),
   maxScopeLength: z.number().int().min(64).max(65_536).default(DEFAULT_MAX_SCOPE_LENGTH),
+  refreshTokens: z
+    .custom<RefreshTokens>(
+      (value) => hasMethod("issue")(value) && hasMethod("redeem")(value),
+      "expected refresh tokens from createRefreshTokens",
+    )
+    .optional(),
+  maxBodyBytes: z.number().int().min(1024).max(16_777_216).default(DEFAULT_MAX_BODY_BYTES),
   logger: z
     .custom<Logger>(
       (value) => ["debug", "info", "warn", "error"].every((m) => hasMethod(m)(value)),
@@ -117,8 +127,9 @@ const optionsSchema = z.strictObject({
 });
 
 /**
- * Creates the GET token endpoint of distribution's token auth
- * (docs/spec/auth/token.md; protocol.md §2) as a Web-standard handler:
+ * Creates the token endpoint of distribution's token auth (GET,
+ * docs/spec/auth/token.md; POST, docs/spec/auth/oauth.md; protocol.md §2) as
+ * a Web-standard handler:
  * `(request, context?) => Promise<Response>`. Mount it anywhere; it does not
  * look at the path. Adapters for node:http (`@regauth/core/node`), Express and
  * Koa pass the socket address in `context.clientIp`.
@@ -135,12 +146,38 @@ const optionsSchema = z.strictObject({
  * - 400 for malformed input (scopes, Basic header, `account` that differs from
  *   the Basic user, unknown `service`, too many parameters).
  * - 503 when a backend fails (`ERR_BACKEND_UNAVAILABLE`), never 401 nor a token.
- * - POST: 404 (the OAuth2 grant is not served; containerd then falls back to GET).
- * - Other methods: 405 with `Allow: GET`.
+ * - With `offline_token=true`, an authenticated (not anonymous) request and
+ *   `refreshTokens` set, the answer also has `refresh_token`, bound to the
+ *   account, the service and `client_id` (what `docker login` asks for).
  *
- * `account`, `client_id`, `offline_token` and unknown parameters are accepted
- * and do not change the answer (beyond the `account` check: a non-empty
- * `account` must equal the Basic user; without credentials it is ignored).
+ * POST (OAuth2, RFC 6749 §4.3 and §6), an `application/x-www-form-urlencoded`
+ * body of at most `maxBodyBytes` with `grant_type=password` (`username`,
+ * `password`) or `grant_type=refresh_token` (`refresh_token`), and `service`,
+ * `client_id` (optional), `access_type=offline`, `scope` (space-separated
+ * and/or repeated; empty or missing means no scopes). Parameters of the URL's
+ * query count too (the realm's own query); one given twice must hold one value.
+ * - 200 `{token, access_token, token_type: "Bearer", expires_in, issued_at,
+ *   scope}` (`scope`: the granted scopes, space-separated), plus
+ *   `refresh_token` when `access_type=offline` was asked and `refreshTokens`
+ *   is set (a refresh grant returns the same token: no rotation).
+ * - 400 `{"error":"invalid_grant",...}` for a wrong username or password and
+ *   for a refresh token that is unknown, expired, revoked, or issued for
+ *   another service or `client_id`. 400, not 401: RFC 6749 §5.2 keeps 401 for
+ *   client authentication, and no client falls back to GET on 400 or 401
+ *   (containerd falls back only on 404, and on 405 for the password grant),
+ *   so a wrong password stays an error instead of being retried.
+ * - 400 `invalid_request` (missing `grant_type`, `username` or
+ *   `refresh_token`; a parameter with two values; another Content-Type;
+ *   unknown `service`), `invalid_scope` (bad scopes), `unsupported_grant_type`
+ *   (another grant, or `refresh_token` without `refreshTokens`); 413 for a
+ *   larger body. Every POST error body has `error` and `error_description`
+ *   besides the docker `errors` envelope.
+ * - 503 `temporarily_unavailable` when a backend fails.
+ * - Other methods: 405 with `Allow: GET, POST`.
+ *
+ * `account` and unknown parameters are accepted and do not change the answer
+ * (beyond the `account` check: a non-empty `account` must equal the Basic
+ * user; without credentials it is ignored).
  *
  * @throws RegauthError `ERR_CONFIG_INVALID` at construction for bad options,
  *   naming the option (`services[0]: ...`).
@@ -165,6 +202,7 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
   const challenge = { "WWW-Authenticate": `Basic realm="${config.realm}"` };
   const limits = { maxScopes: config.maxScopes, maxScopeLength: config.maxScopeLength };
   const log = config.logger;
+  const { refreshTokens } = config;
 
   async function authorizeAll(
     account: string,
@@ -203,14 +241,7 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
         `too many query parameters: more than ${MAX_QUERY_PARAMETERS}`,
       );
     }
-    const requestedService = singleValue(query, "service");
-    const service = requestedService === "" ? (config.services[0] as string) : requestedService;
-    if (!config.services.includes(service)) {
-      throw new RegauthError(
-        "ERR_REQUEST_INVALID",
-        `unknown service ${JSON.stringify(service.slice(0, 100))}`,
-      );
-    }
+    const service = resolveService(query, config.services);
     const scopes = parseScopes(query.getAll("scope"), limits);
     const credentials = parseBasicAuthorization(request.headers.get("authorization"));
     if (credentials) secrets.push(credentials.password);
@@ -242,13 +273,46 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
     const access = await authorizeAll(account, service, clientIp, labels, scopes);
     const issued = await config.issuer.issue({ subject: account, audience: service, access });
     log.info({ account, service, clientIp, access }, "token issued");
+    const offline = singleValue(query, "offline_token") === "true";
+    const refreshToken =
+      offline && refreshTokens && account !== ""
+        ? await refreshTokens.issue({
+            account,
+            service,
+            clientId: singleValue(query, "client_id"),
+            labels,
+          })
+        : undefined;
     return jsonResponse(200, {
       token: issued.token,
       access_token: issued.token,
       expires_in: issued.expiresIn,
-      issued_at: issued.issuedAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      issued_at: formatIssuedAt(issued.issuedAt),
+      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
     });
   }
+
+  const grantEndpoint = {
+    services: config.services,
+    limits,
+    maxBodyBytes: config.maxBodyBytes,
+    maxUrlLength: MAX_URL_LENGTH,
+    maxParameters: MAX_QUERY_PARAMETERS,
+    refreshTokens,
+    log,
+    authenticate: (request: AuthnRequest) => authenticator.authenticate(request),
+    async grant(
+      account: string,
+      service: string,
+      clientIp: string | undefined,
+      labels: Labels,
+      scopes: readonly Scope[],
+    ) {
+      const access = await authorizeAll(account, service, clientIp, labels, scopes);
+      const issued = await config.issuer.issue({ subject: account, audience: service, access });
+      return { issued, access };
+    },
+  };
 
   return async function tokenHandler(request, context) {
     // What must never reach a log line, even inside a backend's own error message.
@@ -256,10 +320,8 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
     try {
       if (request.method === "GET") return await handleGet(request, context, secrets);
       if (request.method === "POST") {
-        throw new RegauthError(
-          "ERR_NOT_FOUND",
-          "the OAuth2 token grant is not served here; use GET with Basic credentials",
-        );
+        const clientIp = resolveClientIp(request.headers, context?.clientIp, proxy);
+        return await handleTokenPost(request, clientIp, secrets, grantEndpoint);
       }
       throw new RegauthError("ERR_METHOD_NOT_ALLOWED", `method ${request.method} not allowed`);
     } catch (error) {
@@ -268,7 +330,11 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
       // message may describe configuration the client has no business seeing.
       if (!isRegauthError(error) || HTTP_ERRORS[error.code].status === 500) {
         log.error({ err: describeError(error, secrets) }, "token request failed");
-        return errorResponse(new RegauthError("ERR_INTERNAL", "internal error", { cause: error }));
+        return errorResponse(
+          new RegauthError("ERR_INTERNAL", "internal error", { cause: error }),
+          undefined,
+          request.method === "POST",
+        );
       }
       if (error.code === "ERR_BACKEND_UNAVAILABLE") {
         log.error(
@@ -276,7 +342,11 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
           "backend unavailable",
         );
       }
-      return errorResponse(error, error.code === "ERR_UNAUTHENTICATED" ? challenge : undefined);
+      return errorResponse(
+        error,
+        error.code === "ERR_UNAUTHENTICATED" ? challenge : undefined,
+        request.method === "POST",
+      );
     }
   };
 }

@@ -16,6 +16,13 @@
  * - `ERR_CONFIG_INVALID`: options given to a `create*` factory are wrong; thrown at
  *   construction, never answered over HTTP.
  * - `ERR_TOKEN_INVALID`: a registry token failed verification.
+ * - `ERR_GRANT_INVALID`: an OAuth2 grant (RFC 6749 §5.2 `invalid_grant`) was
+ *   refused: wrong username or password in a `password` grant, or a refresh
+ *   token that is unknown, expired, revoked, or bound to another service or
+ *   `client_id`; HTTP 400.
+ * - `ERR_GRANT_UNSUPPORTED`: a `grant_type` the endpoint does not serve (RFC
+ *   6749 §5.2 `unsupported_grant_type`); HTTP 400.
+ * - `ERR_REQUEST_TOO_LARGE`: a request body over the handler's `maxBodyBytes`; HTTP 413.
  * - `ERR_INTERNAL`: a bug; HTTP 500.
  */
 export type ErrorCode =
@@ -29,6 +36,9 @@ export type ErrorCode =
   | "ERR_OVERLOADED"
   | "ERR_CONFIG_INVALID"
   | "ERR_TOKEN_INVALID"
+  | "ERR_GRANT_INVALID"
+  | "ERR_GRANT_UNSUPPORTED"
+  | "ERR_REQUEST_TOO_LARGE"
   | "ERR_INTERNAL";
 
 /**

@@ -349,7 +349,7 @@ describe("createTokenHandler: account parameter", () => {
 });
 
 describe("createTokenHandler: methods", () => {
-  it("POST is 404 with the errors envelope (containerd then falls back to GET)", async () => {
+  it("POST is the OAuth2 grant (every branch: oauth.test.ts)", async () => {
     const { handler, issuer } = setup({ anonymous: true });
     const response = await handler(
       new Request("http://auth.test/auth", {
@@ -358,22 +358,18 @@ describe("createTokenHandler: methods", () => {
         body: `grant_type=password&username=alice&password=${ALICE_PASSWORD}&service=${SERVICE}`,
       }),
     );
-    expect(response.status).toBe(404);
-    expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
-    expect(await errorBody(response)).toEqual({
-      code: "NOT_FOUND",
-      message: "the OAuth2 token grant is not served here; use GET with Basic credentials",
-    });
-    expect(issuer.grants).toEqual([]);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ access_token: expect.any(String) });
+    expect(issuer.grants).toHaveLength(1);
   });
 
   it.each(["PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"])(
-    "%s is 405 with Allow: GET",
+    "%s is 405 with Allow: GET, POST",
     async (method) => {
       const { handler, issuer } = setup({ anonymous: true });
       const response = await handler(get("", {}, method));
       expect(response.status).toBe(405);
-      expect(response.headers.get("allow")).toBe("GET");
+      expect(response.headers.get("allow")).toBe("GET, POST");
       expect(await errorBody(response)).toEqual({
         code: "UNSUPPORTED",
         message: `method ${method} not allowed`,

@@ -136,7 +136,7 @@ describe("toNodeListener", () => {
     const { origin } = await serve(tokenHandler().handler);
     const response = await fetch(`${origin}/auth`, { method: "HEAD" });
     expect(response.status).toBe(405);
-    expect(response.headers.get("allow")).toBe("GET");
+    expect(response.headers.get("allow")).toBe("GET, POST");
   });
 
   it("streams a POST body to the handler", async () => {
@@ -149,7 +149,7 @@ describe("toNodeListener", () => {
     expect(await response.text()).toBe(`POST ${body.length} hello`);
   });
 
-  it("POST to the token handler is 404 JSON, and the connection keeps serving", async () => {
+  it("a POST body over maxBodyBytes is 413 JSON, and the connection keeps serving", async () => {
     const { handler } = tokenHandler();
     const { origin } = await serve(handler);
     const form = `grant_type=password&username=a&password=b&service=registry.test&pad=${"p".repeat(100_000)}`;
@@ -158,9 +158,10 @@ describe("toNodeListener", () => {
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: form,
     });
-    expect(post.status).toBe(404);
-    const body = (await post.json()) as { errors: { code: string }[] };
-    expect(body.errors[0]?.code).toBe("NOT_FOUND");
+    expect(post.status).toBe(413);
+    const body = (await post.json()) as { error: string; errors: { code: string }[] };
+    expect(body.error).toBe("invalid_request");
+    expect(body.errors[0]?.code).toBe("SIZE_INVALID");
     const next = await fetch(`${origin}/auth?scope=repository:app:pull`);
     expect(next.status).toBe(200);
   });

@@ -64,6 +64,10 @@ export interface TokenIssuerOptions {
  * - `publicKey`: the public half of the signing key.
  * - `publicJwk`: the same as a JWK with `use: "sig"`, `alg` and (when there
  *   is one) `kid`, ready for a registry 3.x `auth.token.jwks` file.
+ * - `certificates`: the certificates of the `certificateChain` option, leaf
+ *   first (`[]` without one), for the registry's `rootcertbundle` (see
+ *   `exportRegistryTrust`).
+ * - `x5c`: whether tokens carry the chain in their `x5c` header.
  */
 export interface RegistryTokenIssuer extends TokenIssuer {
   issue(grant: TokenGrant): Promise<IssuedToken>;
@@ -73,6 +77,8 @@ export interface RegistryTokenIssuer extends TokenIssuer {
   readonly lifetime: number;
   readonly publicKey: KeyObject;
   readonly publicJwk: Readonly<JWK>;
+  readonly certificates: readonly X509Certificate[];
+  readonly x5c: boolean;
 }
 
 const optionsSchema = z
@@ -234,5 +240,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): RegistryTokenIss
     lifetime,
     publicKey,
     publicJwk,
+    certificates: Object.freeze([...config.chain]),
+    x5c: config.x5c,
   });
 }

@@ -1,3 +1,18 @@
+export { assertRegistryTrust } from "./assert-registry-trust.js";
+export {
+  type CheckRegistryTrustOptions,
+  checkRegistryTrust,
+  REGISTRY_VERSIONS,
+  type RegistryTrustReport,
+  type RegistryTrustVerdict,
+  type RegistryVersion,
+} from "./check-registry-trust.js";
+export {
+  createRegistryTokenGuard,
+  type RegistryTokenGuard,
+  type RegistryTokenGuardOptions,
+  type VerifiedRegistryToken,
+} from "./create-registry-token-guard.js";
 export {
   createTokenIssuer,
   DEFAULT_TOKEN_LIFETIME,
@@ -6,6 +21,11 @@ export {
   type RegistryTokenIssuer,
   type TokenIssuerOptions,
 } from "./create-token-issuer.js";
+export {
+  type ExportRegistryTrustOptions,
+  exportRegistryTrust,
+  type RegistryTrust,
+} from "./export-registry-trust.js";
 export {
   GENERATED_RSA_BITS,
   type GeneratedKeyAlgorithm,
@@ -22,3 +42,4 @@ export {
   type VerifyRegistryTokenOptions,
   verifyRegistryToken,
 } from "./verify-registry-token.js";
+export { type WriteRegistryTrustOptions, writeRegistryTrust } from "./write-registry-trust.js";

@@ -28,21 +28,37 @@ export function createBcryptCheck(
 ): (request: AuthnRequest) => Promise<AuthnResult> {
   let decoy: string | undefined;
   for (const user of users.values()) {
-    if (decoy === undefined || costOf(user.hash) > costOf(decoy)) decoy = user.hash;
+    if (decoy === undefined || bcryptCost(user.hash) > bcryptCost(decoy)) decoy = user.hash;
   }
-  return async ({ account, password }) => {
-    const user = users.get(account);
-    if (user === undefined) {
-      // Same work as a wrong password: a verification that cannot succeed.
-      if (decoy !== undefined) await verify(`${password}\u0000decoy`, decoy);
-      return { result: "no-match" };
-    }
-    return (await verify(password, user.hash))
-      ? { result: "allow", labels: user.labels }
-      : { result: "deny" };
-  };
+  return ({ account, password }) => checkBcryptUser(users.get(account), password, decoy);
 }
 
-function costOf(hash: string): number {
+/**
+ * The check for one account whose record has been looked up (in a table or a
+ * database): allow with its labels when `password` matches `user.hash`, deny
+ * when it does not; no user (`undefined`): no-match after one verification
+ * against `decoy` that cannot succeed, the same work as a wrong password.
+ */
+export async function checkBcryptUser(
+  user: BcryptUser | undefined,
+  password: string,
+  decoy: string | undefined,
+): Promise<AuthnResult> {
+  if (user === undefined) {
+    await spendDecoy(password, decoy);
+    return { result: "no-match" };
+  }
+  return (await verify(password, user.hash))
+    ? { result: "allow", labels: user.labels }
+    : { result: "deny" };
+}
+
+/** One bcrypt verification against `decoy` that cannot succeed: time spent, answer ignored. */
+export async function spendDecoy(password: string, decoy: string | undefined): Promise<void> {
+  if (decoy !== undefined) await verify(`${password}\u0000decoy`, decoy);
+}
+
+/** The cost (log2 rounds) of a hash matching {@link BCRYPT_HASH}. */
+export function bcryptCost(hash: string): number {
   return Number(hash.slice(4, 6));
 }

@@ -18,16 +18,25 @@ export function jsonResponse(
 /**
  * The answer to an error, from the one table of codes: the docker `errors`
  * envelope (read by the docker CLI and containers/image) plus `details`
- * (read by older docker clients).
+ * (read by older docker clients). With `oauth` (answers to POST), the RFC 6749
+ * §5.2 members `error` and `error_description` come first.
  */
-export function errorResponse(error: RegauthError, headers?: Record<string, string>): Response {
+export function errorResponse(
+  error: RegauthError,
+  headers?: Record<string, string>,
+  oauth = false,
+): Response {
   const mapping = HTTP_ERRORS[error.code];
   const extra: Record<string, string> = { ...headers };
-  if (mapping.status === 405) extra.Allow = "GET";
+  if (mapping.status === 405) extra.Allow = "GET, POST";
   if (error.code === "ERR_OVERLOADED") extra["Retry-After"] = "1";
+  const docker = {
+    errors: [{ code: mapping.dockerCode, message: error.message }],
+    details: error.message,
+  };
   return jsonResponse(
     mapping.status,
-    { errors: [{ code: mapping.dockerCode, message: error.message }], details: error.message },
+    oauth ? { error: mapping.oauthCode, error_description: error.message, ...docker } : docker,
     extra,
   );
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
 import type { RequestContext } from "../create-token-handler.js";
+import { requestUrl, toWebRequest, writeNodeResponse } from "../internal/node-bridge.js";
 
 /**
  * Options of {@link toNodeListener}.
@@ -51,36 +51,8 @@ async function serve(
   outgoing: ServerResponse,
 ): Promise<void> {
   const host = incoming.headers.host;
-  const origin = host ? `http://${host}` : baseUrl;
-  let url: URL;
-  try {
-    url = new URL(incoming.url ?? "/", origin);
-  } catch {
-    url = new URL(incoming.url ?? "/", baseUrl);
-  }
-  const headers = new Headers();
-  for (let i = 0; i < incoming.rawHeaders.length; i += 2) {
-    headers.append(incoming.rawHeaders[i] as string, incoming.rawHeaders[i + 1] as string);
-  }
-  const method = incoming.method ?? "GET";
-  const controller = new AbortController();
-  outgoing.once("close", () => controller.abort());
-  const hasBody = method !== "GET" && method !== "HEAD";
-  const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
-  if (hasBody) {
-    init.body = Readable.toWeb(incoming) as ReadableStream<Uint8Array>;
-    init.duplex = "half";
-  }
-  const request = new Request(url, init);
+  const url = requestUrl(host ? `http://${host}` : undefined, incoming.url ?? "/", baseUrl);
+  const request = toWebRequest(incoming, outgoing, url, { kind: "stream" });
   const response = await handler(request, { clientIp: incoming.socket.remoteAddress });
-  outgoing.statusCode = response.status;
-  response.headers.forEach((value, key) => {
-    outgoing.appendHeader(key, value);
-  });
-  if (response.body === null || method === "HEAD") {
-    outgoing.end();
-    return;
-  }
-  const body = Buffer.from(await response.arrayBuffer());
-  outgoing.end(body);
+  await writeNodeResponse(response, outgoing, request.method);
 }

@@ -1,5 +1,4 @@
-import type { KeyObject } from "node:crypto";
-import { type JWTPayload, SignJWT } from "jose";
+import { type KeyObject, sign } from "node:crypto";
 import type { SigningAlgorithm } from "../model.js";
 
 /** The protected header of a registry token (protocol.md §3). */
@@ -10,18 +9,37 @@ export interface RegistryTokenHeader {
   readonly x5c?: readonly string[];
 }
 
+/** The digest each algorithm signs with (RFC 7518 §3.3, §3.4). */
+const DIGEST: Readonly<Record<SigningAlgorithm, string>> = {
+  ES256: "sha256",
+  ES384: "sha384",
+  ES512: "sha512",
+  RS256: "sha256",
+  RS384: "sha384",
+  RS512: "sha512",
+};
+
+function base64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
+}
+
 /**
- * Signs a compact JWS with exactly the given header and payload. The one place
- * that signs, so the JOSE implementation can be swapped (jose today; ECDSA
- * signatures come out as JOSE raw r||s).
+ * Signs a compact JWS (RFC 7515 §7.1) with exactly the given header and
+ * payload: the one place that signs. It uses node:crypto directly: measured
+ * here (`bench/`), jose's `SignJWT` cost 2.7 times as much per ES256 token
+ * (256 µs against 95 µs), above the 1.5x the speed budget allows. ECDSA
+ * signatures are written in JOSE form, raw r||s (`ieee-p1363`), never DER;
+ * RSA uses PKCS#1 v1.5. jose still reads keys, JWKs and verifies.
  */
 export async function signJwt(
   header: RegistryTokenHeader,
   payload: Readonly<Record<string, unknown>>,
   privateKey: KeyObject,
 ): Promise<string> {
-  const { x5c, ...rest } = header;
-  return new SignJWT(payload as JWTPayload)
-    .setProtectedHeader(x5c === undefined ? rest : { ...rest, x5c: [...x5c] })
-    .sign(privateKey);
+  const input = `${base64url(header)}.${base64url(payload)}`;
+  const signature = sign(DIGEST[header.alg], Buffer.from(input, "ascii"), {
+    key: privateKey,
+    dsaEncoding: "ieee-p1363",
+  });
+  return `${input}.${signature.toString("base64url")}`;
 }

@@ -17,10 +17,22 @@ export interface Trust {
   readonly keysById: ReadonlyMap<string, KeyObject>;
 }
 
-/** Indexes trusted keys by every ID a registry (2.8 or 3.x) would look them up by. */
+/**
+ * Which registry's key lookup a {@link Trust} reproduces:
+ *
+ * - `"any"`: the union, what `verifyRegistryToken` accepts: root keys by
+ *   libtrust ID and thumbprint, JWKS keys by `kid`, libtrust ID and thumbprint.
+ * - `"2.8"`: registry 2.8: root keys by libtrust ID only; no JWKS.
+ * - `"3.x"`: registry 3.1+: root keys by RFC 7638 thumbprint, JWKS keys by
+ *   their `kid` member only.
+ */
+export type TrustProfile = "any" | "2.8" | "3.x";
+
+/** Indexes trusted keys by the IDs the chosen registry would look them up by. */
 export function buildTrust(
   roots: readonly X509Certificate[],
   jwks: readonly { readonly key: KeyObject; readonly kid: string | undefined }[],
+  profile: TrustProfile = "any",
 ): Trust {
   const keys: KeyObject[] = [];
   const keysById = new Map<string, KeyObject>();
@@ -30,9 +42,16 @@ export function buildTrust(
       if (id !== undefined && !keysById.has(id)) keysById.set(id, key);
     }
   };
-  for (const { key, kid } of jwks) add(key, [kid, libtrustKeyId(key), thumbprintKeyId(key)]);
+  if (profile !== "2.8") {
+    for (const { key, kid } of jwks) {
+      add(key, profile === "3.x" ? [kid] : [kid, libtrustKeyId(key), thumbprintKeyId(key)]);
+    }
+  }
   for (const root of roots) {
-    add(root.publicKey, [libtrustKeyId(root.publicKey), thumbprintKeyId(root.publicKey)]);
+    const key = root.publicKey;
+    if (profile === "2.8") add(key, [libtrustKeyId(key)]);
+    else if (profile === "3.x") add(key, [thumbprintKeyId(key)]);
+    else add(key, [libtrustKeyId(key), thumbprintKeyId(key)]);
   }
   return { roots, keys, keysById };
 }

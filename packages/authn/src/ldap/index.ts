@@ -1,0 +1,6 @@
+export {
+  createLdapAuthenticator,
+  type LdapAuthenticator,
+  type LdapAuthenticatorOptions,
+  type LdapLabelMapping,
+} from "./create-ldap-authenticator.js";

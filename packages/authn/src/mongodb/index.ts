@@ -1,0 +1,5 @@
+export {
+  createMongoAuthenticator,
+  type MongoAuthenticator,
+  type MongoAuthenticatorOptions,
+} from "./create-mongo-authenticator.js";

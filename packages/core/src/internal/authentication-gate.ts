@@ -1,0 +1,80 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import { RegauthError } from "../errors.js";
+import type { Authenticator, AuthnRequest, AuthnResult, Labels } from "../model.js";
+
+/**
+ * Settings of the gate in front of the authenticator chain.
+ *
+ * - `cacheTtl`: seconds a successful authentication is remembered; 0 turns the
+ *   cache off.
+ * - `cacheMaxEntries`: most remembered authentications (least recently used go first).
+ * - `maxInFlight`: most authentications running at once (cache misses); one
+ *   more is refused with `ERR_OVERLOADED` (503, `Retry-After`).
+ */
+export interface AuthenticationGateOptions {
+  readonly cacheTtl: number;
+  readonly cacheMaxEntries: number;
+  readonly maxInFlight: number;
+}
+
+/**
+ * Wraps the authenticator chain with a cache of positive answers and a bound
+ * on authentications in flight.
+ *
+ * The cache keeps only `allow` answers (and their labels), keyed by an
+ * HMAC-SHA256, under a random per-process key, of the chain's name, the
+ * account and the password: no password, and nothing a stolen heap dump could
+ * test passwords against offline without that key, is kept. Deny, no-match and
+ * errors are never cached. Anonymous requests skip it (they cost nothing).
+ *
+ * The trade-off, documented for users: a password that is changed or removed
+ * in the backend keeps working for up to `cacheTtl` seconds on this process.
+ */
+export function createAuthenticationGate(
+  authenticator: Authenticator,
+  options: AuthenticationGateOptions,
+): Authenticator {
+  const hmacKey = randomBytes(32);
+  const prefix = `${authenticator.name ?? "authenticator"}\u0000`;
+  const cache =
+    options.cacheTtl > 0
+      ? new LRUCache<string, Labels>({ max: options.cacheMaxEntries, ttl: options.cacheTtl * 1000 })
+      : undefined;
+  let inFlight = 0;
+
+  const keyOf = (request: AuthnRequest) =>
+    createHmac("sha256", hmacKey)
+      .update(prefix)
+      .update(request.account)
+      .update("\u0000")
+      .update(request.password)
+      .digest("base64url");
+
+  return {
+    name: authenticator.name ?? "authenticator",
+    async authenticate(request): Promise<AuthnResult> {
+      const anonymous = request.account === "" && request.password === "";
+      const key = cache && !anonymous ? keyOf(request) : undefined;
+      if (key !== undefined) {
+        const labels = cache?.get(key);
+        if (labels !== undefined) return { result: "allow", labels };
+      }
+      if (inFlight >= options.maxInFlight) {
+        throw new RegauthError(
+          "ERR_OVERLOADED",
+          "too many authentications in flight; retry in a moment",
+        );
+      }
+      inFlight++;
+      try {
+        const outcome = await authenticator.authenticate(request);
+        if (key !== undefined && outcome.result === "allow") cache?.set(key, outcome.labels ?? {});
+        return outcome;
+      } finally {
+        inFlight--;
+      }
+    },
+    ...(authenticator.close ? { close: () => authenticator.close?.() ?? Promise.resolve() } : {}),
+  };
+}

@@ -1,0 +1,131 @@
+import type { RefreshTokens } from "../create-refresh-tokens.js";
+import { RegauthError } from "../errors.js";
+import { formatScopes } from "../format-scope.js";
+import type { Logger } from "../logger.js";
+import type { AccessEntry, AuthnRequest, AuthnResult, IssuedToken, Labels } from "../model.js";
+import { parseScopes } from "../parse-scope.js";
+import type { Scope, ScopeLimits } from "../scope.js";
+import { formatIssuedAt, resolveService, singleValue } from "./params.js";
+import { readForm } from "./read-form.js";
+import { jsonResponse } from "./respond.js";
+
+/** What the POST grant needs from the handler that owns it. */
+export interface GrantEndpoint {
+  readonly services: readonly string[];
+  readonly limits: ScopeLimits;
+  readonly maxBodyBytes: number;
+  readonly maxUrlLength: number;
+  readonly maxParameters: number;
+  readonly refreshTokens: RefreshTokens | undefined;
+  readonly log: Logger;
+  authenticate(request: AuthnRequest): Promise<AuthnResult>;
+  /** Runs the authorizers for every scope and signs the token. */
+  grant(
+    account: string,
+    service: string,
+    clientIp: string | undefined,
+    labels: Labels,
+    scopes: readonly Scope[],
+  ): Promise<{ readonly issued: IssuedToken; readonly access: readonly AccessEntry[] }>;
+}
+
+/**
+ * Serves `POST <realm>`, the OAuth2 grant of distribution's
+ * docs/spec/auth/oauth.md (RFC 6749 §4.3 `password`, §6 `refresh_token`).
+ * Parameters are read from the form body and from the URL's query (clients
+ * keep the realm's own query on the URL, some repeat it in the body): a
+ * parameter in both must hold the same value, `scope` values are all taken.
+ */
+export async function handleTokenPost(
+  request: Request,
+  clientIp: string | undefined,
+  secrets: string[],
+  endpoint: GrantEndpoint,
+): Promise<Response> {
+  if (request.url.length > endpoint.maxUrlLength) {
+    throw new RegauthError(
+      "ERR_REQUEST_INVALID",
+      `request URL too long: more than ${endpoint.maxUrlLength} characters`,
+    );
+  }
+  const body = await readForm(request, endpoint.maxBodyBytes);
+  // Collect the secrets before anything can fail, so no error path logs them.
+  for (const name of ["password", "refresh_token"]) secrets.push(...body.getAll(name));
+  const params = new URLSearchParams([...new URL(request.url).searchParams, ...body]);
+  if (params.size > endpoint.maxParameters) {
+    throw new RegauthError(
+      "ERR_REQUEST_INVALID",
+      `too many parameters: more than ${endpoint.maxParameters}`,
+    );
+  }
+  const grantType = singleValue(params, "grant_type");
+  const service = resolveService(params, endpoint.services);
+  const scopes = parseScopes(params.getAll("scope"), endpoint.limits);
+  const clientId = singleValue(params, "client_id");
+  const offline = singleValue(params, "access_type") === "offline";
+  const { refreshTokens, log } = endpoint;
+
+  let account: string;
+  let labels: Labels;
+  let refreshToken: string | undefined;
+  if (grantType === "password") {
+    account = singleValue(params, "username");
+    const password = singleValue(params, "password");
+    if (account === "") {
+      throw new RegauthError("ERR_REQUEST_INVALID", "the password grant needs a username");
+    }
+    const authn = await endpoint.authenticate({ account, password, service, clientIp });
+    if (authn.result !== "allow") {
+      log.info({ account, service, clientIp, outcome: authn.result }, "password grant refused");
+      throw new RegauthError("ERR_GRANT_INVALID", "invalid username or password");
+    }
+    labels = authn.labels ?? {};
+    if (offline && refreshTokens) {
+      refreshToken = await refreshTokens.issue({ account, service, clientId, labels });
+    }
+  } else if (grantType === "refresh_token") {
+    if (refreshTokens === undefined) {
+      throw new RegauthError(
+        "ERR_GRANT_UNSUPPORTED",
+        "refresh tokens are not enabled on this endpoint",
+      );
+    }
+    const token = singleValue(params, "refresh_token");
+    if (token === "") {
+      throw new RegauthError("ERR_REQUEST_INVALID", "the refresh_token grant needs refresh_token");
+    }
+    const record = await refreshTokens.redeem(token, { service, clientId });
+    account = record.account;
+    labels = record.labels;
+    if (refreshTokens.checkAccount) {
+      const check = await refreshTokens.checkAccount({ account, service, clientIp, labels });
+      if (check.result !== "allow") {
+        log.info({ account, service, clientIp, outcome: check.result }, "refresh grant refused");
+        throw new RegauthError("ERR_GRANT_INVALID", "the account of this refresh token is refused");
+      }
+      labels = check.labels ?? labels;
+    }
+    // Not rotated: the client keeps the token it has; echo it for clients that ask.
+    if (offline) refreshToken = token;
+  } else if (grantType === "") {
+    throw new RegauthError("ERR_REQUEST_INVALID", "grant_type is required");
+  } else {
+    throw new RegauthError(
+      "ERR_GRANT_UNSUPPORTED",
+      `grant_type ${JSON.stringify(grantType.slice(0, 50))} not supported: expected password or refresh_token`,
+    );
+  }
+
+  const { issued, access } = await endpoint.grant(account, service, clientIp, labels, scopes);
+  log.info({ account, service, clientIp, access, grantType }, "token issued");
+  const granted = access.filter((entry) => entry.actions.length > 0);
+  return jsonResponse(200, {
+    token: issued.token,
+    access_token: issued.token,
+    token_type: "Bearer",
+    expires_in: issued.expiresIn,
+    issued_at: formatIssuedAt(issued.issuedAt),
+    scope: formatScopes(granted),
+    ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+  });
+}

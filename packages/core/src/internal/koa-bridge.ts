@@ -1,0 +1,39 @@
+import type { KoaContextLike } from "../koa/to-koa-middleware.js";
+import { bodyConsumed, rebuiltBody, requestUrl, toWebRequest } from "./node-bridge.js";
+
+/** Statuses that carry no body (Koa empties the body for them). */
+const EMPTY_STATUSES = new Set([204, 205, 304]);
+
+/**
+ * The Web `Request` for a Koa context, at the URL the client used
+ * (`protocol`, `host`, `originalUrl`: `app.proxy` honoured). With `withBody`,
+ * a method that has a body gets it streamed, or, when a body parser consumed
+ * it, its `rawBody` or the body rebuilt from `ctx.request.body`; without, no
+ * body (for checks that read only headers).
+ */
+export function koaWebRequest(ctx: KoaContextLike, withBody: boolean): Request {
+  const origin = ctx.host ? `${ctx.protocol}://${ctx.host}` : undefined;
+  const url = requestUrl(origin, ctx.originalUrl, "http://localhost");
+  if (!withBody) return toWebRequest(ctx.req, ctx.res, url, { kind: "rebuilt", body: undefined });
+  if (!bodyConsumed(ctx.req)) return toWebRequest(ctx.req, ctx.res, url, { kind: "stream" });
+  const { body, rawBody } = ctx.request as { body?: unknown; rawBody?: unknown };
+  const rebuilt = rebuiltBody(ctx.req.headers["content-type"], body, rawBody);
+  return toWebRequest(ctx.req, ctx.res, url, { kind: "rebuilt", body: rebuilt });
+}
+
+/**
+ * Sets a Web `Response` on a Koa context: headers (several `Set-Cookie` kept
+ * apart), the body as a Buffer (read whole; token answers are small), then
+ * the status, so that Koa's body setter does not pick its own.
+ */
+export async function writeKoaResponse(ctx: KoaContextLike, response: Response): Promise<void> {
+  const bytes = response.body === null ? null : Buffer.from(await response.arrayBuffer());
+  response.headers.forEach((value, key) => {
+    if (key === "set-cookie") ctx.append(key, value);
+    else ctx.set(key, value);
+  });
+  ctx.body =
+    bytes === null && EMPTY_STATUSES.has(response.status) ? null : (bytes ?? Buffer.alloc(0));
+  ctx.status = response.status;
+  if (!response.headers.has("content-type")) ctx.remove("Content-Type");
+}

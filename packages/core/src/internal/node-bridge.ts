@@ -1,0 +1,127 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+
+/** Headers that describe the body on the wire, dropped when the body is rebuilt. */
+const FRAMING_HEADERS = ["content-length", "transfer-encoding", "content-encoding"];
+
+/**
+ * The URL a `Request` is built with: `path` (path and query, as sent) against
+ * `origin`, else against `fallback` when `origin` is no usable origin (a Host
+ * header that is no host name), else the path alone against `fallback`.
+ */
+export function requestUrl(origin: string | undefined, path: string, fallback: string): URL {
+  if (origin !== undefined) {
+    try {
+      return new URL(path, origin);
+    } catch {
+      // fall through to the fallback origin
+    }
+  }
+  try {
+    return new URL(path, fallback);
+  } catch {
+    return new URL("/", fallback);
+  }
+}
+
+/** True when something (a body parser) has already read from the request stream. */
+export function bodyConsumed(incoming: IncomingMessage): boolean {
+  return incoming.readableDidRead || incoming.readableEnded || incoming.destroyed;
+}
+
+/**
+ * Rebuilds a request body that a body parser mounted earlier has consumed, from
+ * what the parser left: the raw text when it kept one (`rawBody` of Koa's body
+ * parsers), else the parsed value re-encoded by the request's content type
+ * (an object as a urlencoded form or JSON, a string or bytes as they are).
+ * Returns `undefined` when nothing usable was left: the handler then sees an
+ * empty body, never a stream that will not end.
+ */
+export function rebuiltBody(
+  contentType: string | undefined,
+  parsed: unknown,
+  raw: unknown,
+): string | Uint8Array | undefined {
+  if (typeof raw === "string") return raw;
+  if (typeof parsed === "string") return parsed;
+  if (parsed instanceof Uint8Array) return parsed;
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const type = (contentType ?? "").split(";", 1)[0]?.trim().toLowerCase() ?? "";
+  if (type === "application/x-www-form-urlencoded") {
+    const form = new URLSearchParams();
+    for (const [name, value] of Object.entries(parsed)) {
+      // qs (Express's extended parser) turns long lists into index-keyed objects.
+      const values: unknown[] = Array.isArray(value)
+        ? value
+        : typeof value === "object" && value !== null
+          ? Object.values(value)
+          : [value];
+      for (const item of values) {
+        if (typeof item === "string" || typeof item === "number" || typeof item === "boolean") {
+          form.append(name, String(item));
+        }
+      }
+    }
+    return form.toString();
+  }
+  if (type === "application/json" || type.endsWith("+json")) return JSON.stringify(parsed);
+  return undefined;
+}
+
+/** How {@link toWebRequest} gets the body of a request that has one. */
+export type BodySource =
+  | { readonly kind: "stream" }
+  | { readonly kind: "rebuilt"; readonly body: string | Uint8Array | undefined };
+
+/**
+ * Builds a Web `Request` from a node:http request: the given URL, the method,
+ * every header (repeated ones kept), and for methods other than GET and HEAD
+ * the body, streamed from the socket or rebuilt (see {@link rebuiltBody}).
+ * The request's `signal` aborts when the response closes (client gone).
+ */
+export function toWebRequest(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  url: URL,
+  body: BodySource,
+): Request {
+  const headers = new Headers();
+  for (let i = 0; i < incoming.rawHeaders.length; i += 2) {
+    headers.append(incoming.rawHeaders[i] as string, incoming.rawHeaders[i + 1] as string);
+  }
+  const method = incoming.method ?? "GET";
+  const controller = new AbortController();
+  outgoing.once("close", () => controller.abort());
+  const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
+  if (method !== "GET" && method !== "HEAD") {
+    if (body.kind === "stream") {
+      init.body = Readable.toWeb(incoming) as ReadableStream<Uint8Array>;
+      init.duplex = "half";
+    } else {
+      for (const name of FRAMING_HEADERS) headers.delete(name);
+      if (body.body !== undefined) init.body = body.body;
+    }
+  }
+  return new Request(url, init);
+}
+
+/**
+ * Writes a Web `Response` to a node:http response: status, every header
+ * (several `Set-Cookie` kept apart), and the body, read whole (token answers
+ * are small); no body for HEAD.
+ */
+export async function writeNodeResponse(
+  response: Response,
+  outgoing: ServerResponse,
+  method: string,
+): Promise<void> {
+  outgoing.statusCode = response.status;
+  response.headers.forEach((value, key) => {
+    outgoing.appendHeader(key, value);
+  });
+  if (response.body === null || method === "HEAD") {
+    outgoing.end();
+    return;
+  }
+  outgoing.end(Buffer.from(await response.arrayBuffer()));
+}

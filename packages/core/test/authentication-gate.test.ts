@@ -1,0 +1,161 @@
+// The gate in front of the authenticator chain: a cache of successful
+// authentications (never failures), and a bound on authentications in flight.
+import { describe, expect, it } from "vitest";
+import type { Authenticator, AuthnRequest, AuthnResult } from "../src/index.js";
+import { createAuthenticationGate } from "../src/internal/authentication-gate.js";
+
+const request = (account: string, password: string): AuthnRequest => ({
+  account,
+  password,
+  service: "registry.test",
+  clientIp: "127.0.0.1",
+});
+
+/** An authenticator that knows alice/right and counts how often it is asked. */
+function counting(answer?: () => Promise<AuthnResult>) {
+  const calls: string[] = [];
+  const authenticator: Authenticator = {
+    name: "counting",
+    async authenticate({ account, password }) {
+      calls.push(account);
+      if (answer) return answer();
+      if (account !== "alice") return { result: "no-match" };
+      return password === "right"
+        ? { result: "allow", labels: { groups: ["qa"] } }
+        : { result: "deny" };
+    },
+  };
+  return { authenticator, calls };
+}
+
+describe("credential cache", () => {
+  it("a returning user is answered from the cache, labels included", async () => {
+    const { authenticator, calls } = counting();
+    const gate = createAuthenticationGate(authenticator, {
+      cacheTtl: 60,
+      cacheMaxEntries: 100,
+      maxInFlight: 8,
+    });
+    expect(await gate.authenticate(request("alice", "right"))).toEqual({
+      result: "allow",
+      labels: { groups: ["qa"] },
+    });
+    expect(await gate.authenticate(request("alice", "right"))).toEqual({
+      result: "allow",
+      labels: { groups: ["qa"] },
+    });
+    expect(calls).toEqual(["alice"]);
+  });
+
+  it("a wrong password is never cached and never answered from the cache", async () => {
+    const { authenticator, calls } = counting();
+    const gate = createAuthenticationGate(authenticator, {
+      cacheTtl: 60,
+      cacheMaxEntries: 100,
+      maxInFlight: 8,
+    });
+    await gate.authenticate(request("alice", "right"));
+    expect(await gate.authenticate(request("alice", "wrong"))).toEqual({ result: "deny" });
+    expect(await gate.authenticate(request("alice", "wrong"))).toEqual({ result: "deny" });
+    expect(await gate.authenticate(request("bob", "x"))).toEqual({ result: "no-match" });
+    expect(calls).toEqual(["alice", "alice", "alice", "bob"]);
+  });
+
+  it("the key covers account and password: no prefix confusion between them", async () => {
+    const { authenticator, calls } = counting(async () => ({ result: "allow" }));
+    const gate = createAuthenticationGate(authenticator, {
+      cacheTtl: 60,
+      cacheMaxEntries: 100,
+      maxInFlight: 8,
+    });
+    await gate.authenticate(request("ab", "c"));
+    await gate.authenticate(request("a", "bc"));
+    expect(calls).toEqual(["ab", "a"]);
+  });
+
+  it("a ttl of 0 turns the cache off", async () => {
+    const { authenticator, calls } = counting();
+    const gate = createAuthenticationGate(authenticator, {
+      cacheTtl: 0,
+      cacheMaxEntries: 100,
+      maxInFlight: 8,
+    });
+    await gate.authenticate(request("alice", "right"));
+    await gate.authenticate(request("alice", "right"));
+    expect(calls).toEqual(["alice", "alice"]);
+  });
+
+  it("entries expire after the ttl", async () => {
+    const { authenticator, calls } = counting();
+    const gate = createAuthenticationGate(authenticator, {
+      cacheTtl: 0.05,
+      cacheMaxEntries: 100,
+      maxInFlight: 8,
+    });
+    await gate.authenticate(request("alice", "right"));
+    await new Promise((done) => setTimeout(done, 120));
+    await gate.authenticate(request("alice", "right"));
+    expect(calls).toEqual(["alice", "alice"]);
+  });
+
+  it("the cache is bounded: the least recently used entry goes first", async () => {
+    const { authenticator, calls } = counting(async () => ({ result: "allow" }));
+    const gate = createAuthenticationGate(authenticator, {
+      cacheTtl: 60,
+      cacheMaxEntries: 2,
+      maxInFlight: 8,
+    });
+    for (const account of ["a", "b", "c", "a"]) await gate.authenticate(request(account, "p"));
+    expect(calls).toEqual(["a", "b", "c", "a"]);
+  });
+});
+
+describe("bound on authentications in flight", () => {
+  it("one more than the bound is refused with ERR_OVERLOADED; others proceed", async () => {
+    const releases: (() => void)[] = [];
+    const slow = counting(
+      () => new Promise<AuthnResult>((resolve) => releases.push(() => resolve({ result: "deny" }))),
+    );
+    const gate = createAuthenticationGate(slow.authenticator, {
+      cacheTtl: 60,
+      cacheMaxEntries: 100,
+      maxInFlight: 2,
+    });
+    const first = gate.authenticate(request("x", "1"));
+    const second = gate.authenticate(request("y", "2"));
+    await expect(gate.authenticate(request("z", "3"))).rejects.toMatchObject({
+      code: "ERR_OVERLOADED",
+    });
+    for (const release of releases) release();
+    await Promise.all([first, second]);
+    // Slots come back once the work is done.
+    const third = gate.authenticate(request("z", "3"));
+    releases[2]?.();
+    expect(await third).toEqual({ result: "deny" });
+  });
+
+  it("cached users pass even when the bound is reached", async () => {
+    let release: (() => void) | undefined;
+    let calls = 0;
+    const gate = createAuthenticationGate(
+      {
+        async authenticate() {
+          calls++;
+          if (calls === 1) return { result: "allow" };
+          return new Promise<AuthnResult>((resolve) => {
+            release = () => resolve({ result: "deny" });
+          });
+        },
+      },
+      { cacheTtl: 60, cacheMaxEntries: 100, maxInFlight: 1 },
+    );
+    await gate.authenticate(request("alice", "right"));
+    const pending = gate.authenticate(request("mallory", "guess"));
+    expect(await gate.authenticate(request("alice", "right"))).toEqual({
+      result: "allow",
+      labels: {},
+    });
+    release?.();
+    await pending;
+  });
+});

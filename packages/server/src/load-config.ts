@@ -1,0 +1,507 @@
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { type AclEntry, aclSchema } from "@regauth/authz";
+import { parseOptions, RegauthError } from "@regauth/core";
+import { DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME } from "@regauth/token";
+import { isDocument, parseDocument } from "yaml";
+import { z } from "zod";
+import { substituteEnv } from "./internal/env.js";
+import {
+  DEFAULT_EXT_MAX_CONCURRENT,
+  DEFAULT_EXT_MAX_OUTPUT_BYTES,
+  DEFAULT_EXT_TIMEOUT_MS,
+} from "./internal/ext-options.js";
+
+/**
+ * The `server` section: where and how the token endpoint listens.
+ *
+ * - `addr`: as written (`":5001"`, `"127.0.0.1:5001"`, `"[::1]:5001"`).
+ * - `host`: the address to bind; `undefined` for every interface (`":5001"`).
+ * - `port`: the TCP port.
+ * - `pathPrefix`: prepended to the endpoint paths `/auth` and `/auth/token`;
+ *   `""` or an absolute path without trailing slash.
+ * - `certificate`, `key`: absolute paths of the TLS certificate (chain) and
+ *   key; both or neither. With them the endpoint speaks HTTPS.
+ * - `realIpHeader`: the header a trusted proxy puts the client address in;
+ *   requests without it are refused (400), as docker_auth does.
+ * - `realIpPos`: which comma-separated entry of that header is the client:
+ *   0 the first (docker_auth's default), -1 the last, -2 the one before.
+ */
+export interface ServerSection {
+  readonly addr: string;
+  readonly host: string | undefined;
+  readonly port: number;
+  readonly pathPrefix: string;
+  readonly certificate: string | undefined;
+  readonly key: string | undefined;
+  readonly realIpHeader: string | undefined;
+  readonly realIpPos: number;
+}
+
+/**
+ * The `token` section: how tokens are signed.
+ *
+ * - `issuer`: the `iss` claim, the registry's `auth.token.issuer`.
+ * - `expiration`: token lifetime in seconds, 60 to 86400. Default 300.
+ * - `certificate`, `key`: absolute paths of the signing certificate (chain,
+ *   leaf first) and its private key. When absent, the server's TLS pair signs,
+ *   as in docker_auth.
+ * - `disableLegacyKeyId`: `kid` is the RFC 7638 thumbprint (what
+ *   distribution 3.x looks up) instead of the libtrust key id (2.x).
+ * - `services` (regauth extension): the services tokens may be issued for;
+ *   a request naming another gets 400. `undefined`: any service, as docker_auth.
+ * - `x5c` (regauth extension): also send the certificate chain in the
+ *   token header (`x5c`), which registry 2.x and 3.x verify against
+ *   their `rootcertbundle` whatever the `kid`.
+ */
+export interface TokenSection {
+  readonly issuer: string;
+  readonly expiration: number;
+  readonly certificate: string;
+  readonly key: string;
+  readonly disableLegacyKeyId: boolean;
+  readonly services: readonly string[] | undefined;
+  readonly x5c: boolean;
+}
+
+/**
+ * One static user: a bcrypt `password` hash (read from `password_file` when
+ * the config names a file) and `labels`. `password` is `undefined` only for
+ * the anonymous user `""`.
+ */
+export interface UserEntry {
+  readonly password?: string;
+  readonly labels: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * An `ext_auth` or `ext_authz` section: the program and its limits.
+ *
+ * - `command`: absolute path, or a name looked up on PATH.
+ * - `args`: its arguments.
+ * - `timeoutMs` (`timeout_ms`): milliseconds before it is killed. Default 5000.
+ * - `maxConcurrent` (`max_concurrent`): programs at once. Default 8.
+ * - `maxOutputBytes` (`max_output_bytes`): stdout/stderr bound. Default 65536.
+ */
+export interface ExtProgramSection {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly timeoutMs: number;
+  readonly maxConcurrent: number;
+  readonly maxOutputBytes: number;
+}
+
+/**
+ * A docker_auth-style configuration, validated and resolved: relative paths
+ * are absolute (relative to the config file's folder), `${ENV}` references are
+ * replaced, `password_file`s are read. Sections the file does not have are
+ * `undefined`.
+ *
+ * - `path`: the file it was loaded from, if any.
+ * - `authenticators` and `authorizers`: the order they run in, as docker_auth
+ *   chains them: `users` then `ext_auth`; `acl` then `ext_authz`.
+ */
+export interface RegauthConfig {
+  readonly path: string | undefined;
+  readonly server: ServerSection;
+  readonly token: TokenSection;
+  readonly users: Readonly<Record<string, UserEntry>> | undefined;
+  readonly acl: readonly AclEntry[] | undefined;
+  readonly extAuth: ExtProgramSection | undefined;
+  readonly extAuthz: ExtProgramSection | undefined;
+}
+
+/**
+ * Where {@link loadConfig} reads from: a file (`path`), or YAML `text`
+ * (relative paths in it resolve against `baseDir`, default the working
+ * directory).
+ */
+export type ConfigSource =
+  | { readonly path: string }
+  | { readonly text: string; readonly baseDir?: string };
+
+/**
+ * Options of {@link loadConfig}.
+ *
+ * - `env`: the variables `${NAME}` references read. Default `process.env`.
+ */
+export interface LoadConfigOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** docker_auth sections regauth does not offer, with what to do instead. */
+const UNSUPPORTED_SECTIONS: Readonly<Record<string, string>> = {
+  google_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
+  github_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
+  oidc_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
+  gitlab_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
+  xorm_auth: "SQL backends are not offered; use ext_auth or a custom Authenticator",
+  acl_xorm: "SQL backends are not offered; use ext_authz or a custom Authorizer",
+  plugin_authn: "Go plugins cannot load in Node; use ext_auth or a custom Authenticator",
+  plugin_authz: "Go plugins cannot load in Node; use ext_authz or a custom Authorizer",
+  casbin_authz: "casbin is not offered; use acl, ext_authz or a custom Authorizer",
+  kubernetes_auth: "not offered; use ext_auth or a custom Authenticator",
+};
+
+/** docker_auth sections whose regauth backend is being built; an error until then. */
+const PENDING_SECTIONS: Readonly<Record<string, string>> = {
+  ldap_auth: "the LDAP authenticator (@regauth/authn/ldap)",
+  mongo_auth: "the MongoDB authenticator (@regauth/authn/mongodb)",
+  acl_mongo: "the MongoDB ACL authorizer (@regauth/authz/mongodb)",
+};
+
+/** A key that must be absent, with the message to give when it is there. */
+const refused = (message: string) =>
+  z
+    .unknown()
+    .refine(() => false, { error: message })
+    .optional();
+
+const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+const TLS_ONLY_HERE =
+  "is not supported: regauth serves TLS with Node's defaults; terminate TLS in a proxy to tune it";
+
+const serverSchema = z.strictObject({
+  addr: z.string().regex(/^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]\s]*):\d{1,5}$/, {
+    error: "expected HOST:PORT, :PORT or [IPv6]:PORT",
+  }),
+  path_prefix: z
+    .string()
+    .regex(/^(\/[^\s?#]*)?$/, { error: "expected an absolute path such as /registry-auth" })
+    .default(""),
+  certificate: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  real_ip_header: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, { error: "expected a header name" })
+    .optional(),
+  real_ip_pos: z.number().int().default(0),
+  net: refused("only TCP is supported (unix sockets are not)"),
+  hsts: refused(`hsts ${TLS_ONLY_HERE}`),
+  tls_min_version: refused(`tls_min_version ${TLS_ONLY_HERE}`),
+  tls_curve_preferences: refused(`tls_curve_preferences ${TLS_ONLY_HERE}`),
+  tls_cipher_suites: refused(`tls_cipher_suites ${TLS_ONLY_HERE}`),
+  letsencrypt: refused("letsencrypt is not supported: give certificate and key"),
+});
+
+const tokenSchema = z.strictObject({
+  issuer: z.string().min(1, { error: "expected a non-empty issuer" }),
+  expiration: z
+    .number()
+    .int()
+    .min(MIN_TOKEN_LIFETIME, { error: `expected at least ${MIN_TOKEN_LIFETIME} seconds` })
+    .max(MAX_TOKEN_LIFETIME, { error: `expected at most ${MAX_TOKEN_LIFETIME} seconds` })
+    .default(DEFAULT_TOKEN_LIFETIME),
+  certificate: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  disable_legacy_key_id: z.boolean().default(false),
+  services: z.array(z.string().min(1)).min(1).optional(),
+  x5c: z.boolean().default(false),
+});
+
+const userSchema = z
+  .strictObject({
+    password: z
+      .string()
+      .regex(BCRYPT_HASH, { error: "expected a bcrypt hash ($2a$, $2b$ or $2y$)" })
+      .optional(),
+    password_file: z.string().min(1).optional(),
+    labels: z.record(z.string(), z.array(z.string())).default({}),
+  })
+  .refine((user) => user.password === undefined || user.password_file === undefined, {
+    error: "give password or password_file, not both",
+  });
+
+const extSchema = z.strictObject({
+  command: z.string().min(1, { error: "expected a program path or name" }),
+  args: z.array(z.string()).default([]),
+  timeout_ms: z.number().int().min(1).max(600_000).default(DEFAULT_EXT_TIMEOUT_MS),
+  max_concurrent: z.number().int().min(1).max(1024).default(DEFAULT_EXT_MAX_CONCURRENT),
+  max_output_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16_777_216)
+    .default(DEFAULT_EXT_MAX_OUTPUT_BYTES),
+});
+
+const fileSchema = z
+  .strictObject(
+    {
+      server: serverSchema,
+      token: tokenSchema,
+      users: z.record(z.string(), userSchema).optional(),
+      acl: aclSchema.optional(),
+      ext_auth: extSchema.optional(),
+      ext_authz: extSchema.optional(),
+      ...Object.fromEntries(
+        Object.entries(PENDING_SECTIONS).map(([key, what]) => [
+          key,
+          refused(`not supported yet: ${what} is not available in this build`),
+        ]),
+      ),
+      ...Object.fromEntries(
+        Object.entries(UNSUPPORTED_SECTIONS).map(([key, why]) => [
+          key,
+          refused(`docker_auth's ${key} is not supported: ${why}`),
+        ]),
+      ),
+    },
+    { error: "expected a mapping with server, token, and at least users or ext_auth" },
+  )
+  .superRefine((file, context) => {
+    const issue = (path: PropertyKey[], message: string) =>
+      context.addIssue({ code: "custom", path, message });
+    if ((file.server.certificate === undefined) !== (file.server.key === undefined)) {
+      issue(
+        ["server", file.server.key === undefined ? "key" : "certificate"],
+        "required with the other of certificate and key",
+      );
+    }
+    if ((file.token.certificate === undefined) !== (file.token.key === undefined)) {
+      issue(
+        ["token", file.token.key === undefined ? "key" : "certificate"],
+        "required with the other of certificate and key",
+      );
+    }
+    if (file.token.certificate === undefined && file.server.certificate === undefined) {
+      issue(
+        ["token", "certificate"],
+        "required (with token.key), or a TLS pair in server.certificate and server.key to sign with",
+      );
+    }
+    if (file.users === undefined && file.ext_auth === undefined) {
+      issue(
+        ["users"],
+        "no authentication configured: add users (an empty map denies everyone) or ext_auth",
+      );
+    }
+    if (file.acl === undefined && file.ext_authz === undefined) {
+      issue(
+        ["acl"],
+        "no authorization configured: add acl (an empty list denies everything) or ext_authz",
+      );
+    }
+    for (const [account, user] of Object.entries(file.users ?? {})) {
+      if (account === "" && (user.password !== undefined || user.password_file !== undefined)) {
+        issue(["users", account, "password"], "the anonymous entry takes no password");
+      }
+      if (account !== "" && user.password === undefined && user.password_file === undefined) {
+        issue(["users", account, "password"], "required (or password_file)");
+      }
+      if (account.includes(":")) {
+        issue(["users", account], "an account name cannot contain ':'");
+      }
+    }
+  });
+
+type FileConfig = z.output<typeof fileSchema>;
+
+function configError(message: string, cause?: unknown): RegauthError {
+  return new RegauthError(
+    "ERR_CONFIG_INVALID",
+    message,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** Parses YAML text, strictly: duplicate keys and syntax errors name line and column. */
+function parseYaml(text: string, where: string): unknown {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, strict: true });
+  const problem = document.errors[0];
+  if (problem !== undefined) {
+    const position = problem.linePos?.[0];
+    const at = position ? `:${position.line}:${position.col}` : "";
+    const message = (problem.message.split("\n")[0] ?? problem.message).replace(
+      / at line \d+, column \d+:?$/,
+      "",
+    );
+    throw configError(`${where}${at}: invalid YAML: ${lowerFirst(message)}`, problem);
+  }
+  if (!isDocument(document)) throw configError(`${where}: invalid YAML`);
+  try {
+    return document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw configError(`${where}: invalid YAML: ${lowerFirst((error as Error).message)}`, error);
+  }
+}
+
+function lowerFirst(message: string): string {
+  return /^[A-Z][a-z]/.test(message) ? message.charAt(0).toLowerCase() + message.slice(1) : message;
+}
+
+function parseAddr(addr: string): { host: string | undefined; port: number } {
+  const colon = addr.lastIndexOf(":");
+  let host = addr.slice(0, colon);
+  if (host.startsWith("[")) host = host.slice(1, -1);
+  return { host: host === "" ? undefined : host, port: Number(addr.slice(colon + 1)) };
+}
+
+async function readPasswordFile(path: string, where: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw configError(
+      `${where}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      error,
+    );
+  }
+  const hash = text.trim();
+  if (!BCRYPT_HASH.test(hash)) {
+    throw configError(`${where}: ${path} does not hold a bcrypt hash ($2a$, $2b$ or $2y$)`);
+  }
+  return hash;
+}
+
+function extSection(section: FileConfig["ext_auth"], base: string): ExtProgramSection | undefined {
+  if (section === undefined) return undefined;
+  const command =
+    section.command.includes("/") && !isAbsolute(section.command)
+      ? resolve(base, section.command)
+      : section.command;
+  return {
+    command,
+    args: section.args,
+    timeoutMs: section.timeout_ms,
+    maxConcurrent: section.max_concurrent,
+    maxOutputBytes: section.max_output_bytes,
+  };
+}
+
+/**
+ * Loads a docker_auth-style YAML configuration (cesanta/docker_auth's
+ * `auth_config.yml`) into one typed, validated {@link RegauthConfig}.
+ *
+ * Sections: `server` (addr, path_prefix, certificate, key, real_ip_header,
+ * real_ip_pos), `token` (issuer, expiration, certificate, key,
+ * disable_legacy_key_id; regauth adds services, x5c), `users`, `acl`,
+ * `ext_auth`, `ext_authz` (regauth adds timeout_ms, max_concurrent,
+ * max_output_bytes). `ldap_auth`, `mongo_auth` and `acl_mongo` are refused
+ * until their backends ship; docker_auth sections regauth does not offer
+ * (google_auth, github_auth, oidc_auth, gitlab_auth, plugin_authn, casbin_authz...)
+ * and every unknown key are errors naming their path: nothing is ignored.
+ *
+ * Strings outside `acl` may reference environment variables as `${NAME}`
+ * (NAME upper case; `$${NAME}` is a literal); lower-case `${account}` and the
+ * ACL's placeholders are left alone. Relative paths (certificates, keys,
+ * password files, a `command` holding `/`) are relative to the config file's
+ * folder. `users.NAME.password_file` (regauth extension) reads the bcrypt
+ * hash from a file.
+ *
+ * Keys, certificates and programs are checked when a server is built from the
+ * config (`createConfiguredHandler`), not here.
+ *
+ * @param source `{ path }` of a file, or `{ text, baseDir? }`.
+ * @param options See {@link LoadConfigOptions}.
+ * @returns The configuration.
+ * @throws RegauthError `ERR_CONFIG_INVALID`: the file cannot be read; invalid
+ *   YAML (`config.yml:4:3: invalid YAML: ...`); every schema problem by its
+ *   dotted path (`acl[2].match.nmae: unknown key`, `token.expiration:
+ *   expected at least 60 seconds`, `google_auth: docker_auth's google_auth is not
+ *   supported: ...`); an unset variable (`token.key: environment variable
+ *   KEY_PATH is not set`). Values are never quoted.
+ *
+ * @example
+ * const config = await loadConfig({ path: "/etc/regauth/auth_config.yml" });
+ * config.token.issuer; // "Acme auth server"
+ * config.acl?.length;  // 10
+ */
+export async function loadConfig(
+  source: ConfigSource,
+  options: LoadConfigOptions = {},
+): Promise<RegauthConfig> {
+  let text: string;
+  let base: string;
+  let path: string | undefined;
+  if ("path" in source) {
+    path = resolve(source.path);
+    base = dirname(path);
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw configError(`${path}: cannot read the config file: ${code}`, error);
+    }
+  } else {
+    text = source.text;
+    base = resolve(source.baseDir ?? ".");
+  }
+  const where = path ?? "config";
+  const raw = parseYaml(text, where);
+  if (raw === null || raw === undefined) throw configError(`${where}: the config is empty`);
+
+  const env = options.env ?? process.env;
+  const substituted = substituteEnv(raw, env, new Set(["acl"]));
+  if (substituted.missing.length > 0) {
+    const lines = substituted.missing.map(
+      (miss) => `${formatPath(miss.path)}: environment variable ${miss.name} is not set`,
+    );
+    throw configError(lines.join("; "));
+  }
+
+  const file = parseOptions(fileSchema, substituted.value);
+  const at = (value: string) => (isAbsolute(value) ? value : resolve(base, value));
+
+  const users: Record<string, UserEntry> | undefined = file.users === undefined ? undefined : {};
+  for (const [account, user] of Object.entries(file.users ?? {})) {
+    const password =
+      user.password_file === undefined
+        ? user.password
+        : await readPasswordFile(
+            at(user.password_file),
+            formatPath(["users", account, "password_file"]),
+          );
+    if (users)
+      users[account] =
+        password === undefined ? { labels: user.labels } : { password, labels: user.labels };
+  }
+
+  const serverCert =
+    file.server.certificate === undefined ? undefined : at(file.server.certificate);
+  const serverKey = file.server.key === undefined ? undefined : at(file.server.key);
+  const tokenCert = file.token.certificate === undefined ? serverCert : at(file.token.certificate);
+  const tokenKey = file.token.key === undefined ? serverKey : at(file.token.key);
+  // The schema refused a config with neither pair, so both are set here.
+  if (tokenCert === undefined || tokenKey === undefined) {
+    throw new RegauthError("ERR_INTERNAL", "token certificate and key missing after validation");
+  }
+
+  return {
+    path,
+    server: {
+      addr: file.server.addr,
+      ...parseAddr(file.server.addr),
+      pathPrefix: file.server.path_prefix.replace(/\/+$/, ""),
+      certificate: serverCert,
+      key: serverKey,
+      realIpHeader: file.server.real_ip_header,
+      realIpPos: file.server.real_ip_pos,
+    },
+    token: {
+      issuer: file.token.issuer,
+      expiration: file.token.expiration,
+      certificate: tokenCert,
+      key: tokenKey,
+      disableLegacyKeyId: file.token.disable_legacy_key_id,
+      services: file.token.services,
+      x5c: file.token.x5c,
+    },
+    users,
+    acl: file.acl,
+    extAuth: extSection(file.ext_auth, base),
+    extAuthz: extSection(file.ext_authz, base),
+  };
+}
+
+/** `users.alice.password`, `users[""].labels`, `acl[3].match`: as core's config errors write paths. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const key of path) {
+    if (typeof key === "number") text += `[${key}]`;
+    else if (typeof key === "string" && !/^[A-Za-z_$][\w$-]*$/.test(key)) {
+      text += `[${JSON.stringify(key)}]`;
+    } else text += text === "" ? String(key) : `.${String(key)}`;
+  }
+  return text === "" ? "(config)" : text;
+}

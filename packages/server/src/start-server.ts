@@ -1,0 +1,214 @@
+import { type FSWatcher, watch as watchFile } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { basename, dirname } from "node:path";
+import { isRegauthError, type Logger, silentLogger } from "@regauth/core";
+import { toNodeListener } from "@regauth/core/node";
+import type { RegistryTokenIssuer } from "@regauth/token";
+import { type ConfiguredHandler, createConfiguredHandler } from "./create-configured-handler.js";
+import { loadConfig, type RegauthConfig } from "./load-config.js";
+
+/**
+ * Options of {@link startServer}.
+ *
+ * - `configPath`: the docker_auth-style YAML file. Required.
+ * - `logger`: pino-shaped. Default: silent.
+ * - `watch`: reload when the file changes. Default `true`.
+ * - `listen`: overrides `server.addr` (`{ host, port }`; port 0 picks a free one).
+ * - `drainTimeoutMs`: how long `close()` waits for requests in flight before
+ *   cutting connections, in milliseconds. Default 10000.
+ * - `env`: what `${NAME}` references read. Default `process.env`.
+ */
+export interface StartServerOptions {
+  readonly configPath: string;
+  readonly logger?: Logger;
+  readonly watch?: boolean;
+  readonly listen?: { readonly host?: string | undefined; readonly port: number };
+  readonly drainTimeoutMs?: number;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * A running token server.
+ *
+ * - `url`: `http(s)://HOST:PORT`, the address it listens on.
+ * - `realm`: the token endpoint URL for the registry's `auth.token.realm`.
+ * - `config`: the configuration now serving.
+ * - `issuer`: its token signer.
+ * - `reload()`: loads the file again; `true` when the new config serves,
+ *   `false` when it was invalid (logged; the old config keeps serving).
+ * - `close()`: stops accepting connections, lets requests in flight finish
+ *   (up to `drainTimeoutMs`), closes the backends.
+ */
+export interface RunningServer {
+  readonly url: string;
+  readonly realm: string;
+  readonly config: RegauthConfig;
+  readonly issuer: RegistryTokenIssuer;
+  reload(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+function describe(error: unknown): string {
+  return isRegauthError(error)
+    ? error.message
+    : error instanceof Error
+      ? error.message
+      : String(error);
+}
+
+/**
+ * Serves a docker_auth-style config file (see `loadConfig`): HTTP, or HTTPS
+ * with `server.certificate` and `server.key`, on `server.addr`.
+ *
+ * Reload: when the file changes (and on every `reload()`), the new file is
+ * loaded and built in full first (YAML, schema, keys, programs); only a config
+ * that builds replaces the serving one, so a broken edit keeps the old config
+ * serving and logs why. `server` settings (address, TLS) need a restart; a
+ * change there is logged and the rest applies.
+ *
+ * @throws RegauthError `ERR_CONFIG_INVALID` when the first load fails (see
+ *   `loadConfig` and `createConfiguredHandler`); the listen error (such as
+ *   `EADDRINUSE`) when the address cannot be bound.
+ *
+ * @example
+ * const server = await startServer({ configPath: "/etc/regauth/auth_config.yml", logger: pino() });
+ * process.once("SIGTERM", () => void server.close());
+ */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const log = options.logger ?? silentLogger;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const load = async () => {
+    const config = await loadConfig(
+      { path: options.configPath },
+      { env: options.env ?? process.env },
+    );
+    const built = await createConfiguredHandler(config, { logger: log });
+    return { config, built };
+  };
+
+  let current: { config: RegauthConfig; built: ConfiguredHandler } = await load();
+  const first = current.config;
+  const tls =
+    first.server.certificate !== undefined && first.server.key !== undefined
+      ? {
+          cert: await readFile(first.server.certificate, "utf8"),
+          key: await readFile(first.server.key, "utf8"),
+        }
+      : undefined;
+
+  let inFlight = 0;
+  const nodeListener = toNodeListener(
+    (request, context) => current.built.handler(request, context),
+    { onError: (error) => log.warn({ err: error }, "could not write a response") },
+  );
+  const listener: Parameters<typeof createHttpServer>[1] = (request, response) => {
+    inFlight++;
+    response.once("close", () => {
+      inFlight--;
+    });
+    nodeListener(request, response);
+  };
+  const server: Server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key }, listener)
+    : createHttpServer(listener);
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  const host = options.listen ? options.listen.host : first.server.host;
+  const port = options.listen ? options.listen.port : first.server.port;
+  await new Promise<void>((ready, fail) => {
+    server.once("error", fail);
+    server.listen({ port, ...(host === undefined ? {} : { host }) }, () => {
+      server.off("error", fail);
+      ready();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = host ?? "localhost";
+  const hostForUrl = shownHost.includes(":") ? `[${shownHost}]` : shownHost;
+  const url = `${tls ? "https" : "http"}://${hostForUrl}:${address.port}`;
+  const realm = `${url}${first.server.pathPrefix}/auth`;
+  log.info({ url, realm, config: options.configPath }, "regauth token server listening");
+
+  let reloading: Promise<boolean> | undefined;
+  async function reload(): Promise<boolean> {
+    // One reload at a time; a change during a reload is picked up by the next one.
+    while (reloading) await reloading;
+    reloading = (async () => {
+      try {
+        const next = await load();
+        const old = current;
+        if (JSON.stringify(next.config.server) !== JSON.stringify(old.config.server)) {
+          log.warn(
+            { config: options.configPath },
+            "the server section changed; restart regauth to apply it (the rest of the config is applied)",
+          );
+        }
+        current = next;
+        void old.built.close();
+        log.info({ config: options.configPath }, "config reloaded");
+        return true;
+      } catch (error) {
+        log.error(
+          { config: options.configPath, reason: describe(error) },
+          "config reload failed; the previous config keeps serving",
+        );
+        return false;
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    return reloading;
+  }
+
+  let watcher: FSWatcher | undefined;
+  let debounce: NodeJS.Timeout | undefined;
+  if (options.watch ?? true) {
+    // Watch the folder: editors and config managers replace the file by renaming.
+    const name = basename(options.configPath);
+    try {
+      watcher = watchFile(dirname(options.configPath), (_event, changed) => {
+        if (changed !== null && changed !== name) return;
+        clearTimeout(debounce);
+        debounce = setTimeout(() => void reload(), 150);
+      });
+      watcher.on("error", (error) => log.warn({ err: error }, "cannot watch the config file"));
+    } catch (error) {
+      log.warn({ reason: describe(error) }, "cannot watch the config file; reload with SIGHUP");
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    realm,
+    get config() {
+      return current.config;
+    },
+    get issuer() {
+      return current.built.issuer;
+    },
+    reload,
+    close() {
+      closing ??= (async () => {
+        watcher?.close();
+        clearTimeout(debounce);
+        log.info({ inFlight }, "draining requests in flight");
+        const closed = new Promise<void>((done) => server.close(() => done()));
+        server.closeIdleConnections();
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
+        await closed;
+        clearInterval(idle);
+        clearTimeout(cut);
+        await current.built.close();
+        log.info({}, "stopped");
+      })();
+      return closing;
+    },
+  };
+}
