@@ -70,6 +70,9 @@ describe.skipIf(!peers.ok)("registry 2.8 + skopeo, users and groups from OpenLDA
           authorizers: [createAclAuthorizer({ acl: ACL })],
           issuer: createTokenIssuer({ issuer, privateKey: signing.privateKeyPem }),
           services: [service],
+          // Every request reaches the backend: these cases are about the backend
+          // (outages give 503), not about the credential cache in front of it.
+          credentialCacheTtl: 0,
         }),
     });
     image = await buildOciImage(join(stack.workDir, "source"));

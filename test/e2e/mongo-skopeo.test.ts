@@ -97,6 +97,9 @@ describe.skipIf(!peers.ok || !mongo.ok)("registry 2.8 + skopeo, users and ACL in
           authorizers: [authorizer],
           issuer: createTokenIssuer({ issuer, privateKey: signing.privateKeyPem }),
           services: [service],
+          // Every request reaches the backend: these cases are about the backend
+          // (outages give 503), not about the credential cache in front of it.
+          credentialCacheTtl: 0,
         }),
     });
     image = await buildOciImage(join(stack.workDir, "source"));

@@ -59,7 +59,21 @@ describe("aclSchema: shapes", () => {
       [{ actions: ["pull", 7] }],
       "acl[0].actions[1]: expected a string, got a number",
     ],
-    ["an empty action", [{ actions: [""] }], "acl[0].actions[0]: expected an action name"],
+    [
+      "an empty action",
+      [{ actions: [""] }],
+      "acl[0].actions[0]: expected an action name: a lower-case word such as pull, or *",
+    ],
+    [
+      "an upper-case action that could never match",
+      [{ actions: ["pull", "PUSH"] }],
+      "acl[0].actions[1]: expected an action name: a lower-case word such as pull, or *",
+    ],
+    [
+      "two actions in one string",
+      [{ actions: ["pull,push"] }],
+      "acl[0].actions[0]: expected an action name: a lower-case word such as pull, or *",
+    ],
     [
       "match null (an empty YAML key)",
       [{ match: null, actions: ["*"] }],

@@ -496,7 +496,8 @@ describe("createAclAuthorizer: large ACLs", () => {
       const account = random(3) === 0 ? undefined : accounts[random(accounts.length)];
       const name = random(3) === 0 ? undefined : names[random(names.length)];
       const type = random(4) === 0 ? "registry" : undefined;
-      const actions = [String(i)];
+      // A marker action per entry, a lower-case word as actions must be ("bcd" for 123).
+      const actions = [String(i).replace(/\d/g, (digit) => "abcdefghij"[Number(digit)] ?? "")];
       literal.push({ match: { account, name, type }, actions });
       regex.push({
         match: {

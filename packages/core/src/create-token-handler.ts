@@ -3,6 +3,7 @@ import { chainAuthenticators } from "./chain-authenticators.js";
 import { chainAuthorizers } from "./chain-authorizers.js";
 import type { RefreshTokens } from "./create-refresh-tokens.js";
 import { isRegauthError, RegauthError } from "./errors.js";
+import { createAuthenticationGate } from "./internal/authentication-gate.js";
 import { parseBasicAuthorization } from "./internal/basic-auth.js";
 import { resolveClientIp } from "./internal/client-ip.js";
 import { describeError } from "./internal/describe-error.js";
@@ -56,6 +57,20 @@ export const DEFAULT_MAX_BODY_BYTES = 65_536;
  *   none (no refresh token is ever returned; that grant gets 400
  *   `unsupported_grant_type`).
  * - `maxBodyBytes`: largest POST body read, in bytes; more gets 413. Default 65 536.
+ * - `credentialCacheTtl`: seconds a successful authentication is remembered,
+ *   so a returning user costs no bcrypt, bind or query. Default 60; 0 turns the
+ *   cache off. Only successes are kept, keyed by an HMAC-SHA256 (random
+ *   per-process key) of the chain, account and password: neither password nor
+ *   hash is kept. Trade-off: a password changed or removed in the backend still
+ *   works on this process until its entry expires. A new handler (a config
+ *   reload) starts empty.
+ * - `credentialCacheMaxEntries`: most remembered authentications, least
+ *   recently used dropped first. Default 10 000.
+ * - `maxAuthenticationsInFlight`: most authentications running at once (cache
+ *   misses: bcrypt verifications, LDAP binds, queries). One more is answered
+ *   503 with `Retry-After: 1` (`ERR_OVERLOADED`) instead of joining an
+ *   unbounded queue, so a flood of bad passwords cannot starve returning users
+ *   (they come from the cache). Default 32.
  * - `logger`: pino-shaped logger. Default: silent.
  */
 export interface TokenHandlerOptions {
@@ -70,6 +85,9 @@ export interface TokenHandlerOptions {
   readonly maxScopeLength?: number;
   readonly refreshTokens?: RefreshTokens;
   readonly maxBodyBytes?: number;
+  readonly credentialCacheTtl?: number;
+  readonly credentialCacheMaxEntries?: number;
+  readonly maxAuthenticationsInFlight?: number;
   readonly logger?: Logger;
 }
 
@@ -118,6 +136,9 @@ const optionsSchema = z.strictObject({
     )
     .optional(),
   maxBodyBytes: z.number().int().min(1024).max(16_777_216).default(DEFAULT_MAX_BODY_BYTES),
+  credentialCacheTtl: z.number().min(0).max(86_400).default(60),
+  credentialCacheMaxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
+  maxAuthenticationsInFlight: z.number().int().min(1).max(100_000).default(32),
   logger: z
     .custom<Logger>(
       (value) => ["debug", "info", "warn", "error"].every((m) => hasMethod(m)(value)),
@@ -193,7 +214,11 @@ const optionsSchema = z.strictObject({
  */
 export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
   const config = parseOptions(optionsSchema, options);
-  const authenticator = chainAuthenticators(config.authenticators);
+  const authenticator = createAuthenticationGate(chainAuthenticators(config.authenticators), {
+    cacheTtl: config.credentialCacheTtl,
+    cacheMaxEntries: config.credentialCacheMaxEntries,
+    maxInFlight: config.maxAuthenticationsInFlight,
+  });
   const authorizer = chainAuthorizers(config.authorizers);
   const proxy =
     config.realIpHeader === undefined

@@ -7,8 +7,7 @@
  * - `ERR_REQUEST_INVALID`: a malformed token request (bad Basic header, `account`
  *   that differs from the Basic user, bad client address...); HTTP 400.
  * - `ERR_METHOD_NOT_ALLOWED`: a method the token endpoint does not serve; HTTP 405.
- * - `ERR_NOT_FOUND`: a path or grant the endpoint does not serve (POST until the
- *   OAuth2 grant exists); HTTP 404.
+ * - `ERR_NOT_FOUND`: a path the endpoint does not serve; HTTP 404.
  * - `ERR_UNAUTHENTICATED`: nobody accepted the credentials; HTTP 401 with a
  *   `WWW-Authenticate: Basic` challenge.
  * - `ERR_BACKEND_UNAVAILABLE`: an authenticator or authorizer backend failed; HTTP 503.

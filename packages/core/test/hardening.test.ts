@@ -167,3 +167,68 @@ describe("secrets inside a backend's error message are redacted from logs", () =
     expect(text).not.toContain("SuperSecret123");
   });
 });
+
+describe("the handler's authentication gate", () => {
+  it("more authentications in flight than allowed get 503 with Retry-After, never a token", async () => {
+    const releases: (() => void)[] = [];
+    const slow: Authenticator = {
+      async authenticate() {
+        return new Promise((resolve) => releases.push(() => resolve({ result: "allow" })));
+      },
+    };
+    const issuer = stubIssuer();
+    const handler = createTokenHandler({
+      authenticators: [slow],
+      authorizers: [pullOnly],
+      issuer,
+      services: [SERVICE],
+      maxAuthenticationsInFlight: 2,
+    });
+    const ask = (user: string) =>
+      handler(
+        new Request(`http://a.test/auth?service=${SERVICE}`, {
+          headers: { authorization: basic(user, "pw") },
+        }),
+      );
+    const first = ask("a");
+    const second = ask("b");
+    const refused = await ask("c");
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(issuer.grants).toHaveLength(0);
+    for (const release of releases) release();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+  });
+
+  it("a returning user is served from the credential cache; credentialCacheTtl 0 turns it off", async () => {
+    for (const [ttl, expectedCalls] of [
+      [undefined, 1],
+      [0, 3],
+    ] as const) {
+      let calls = 0;
+      const counting: Authenticator = {
+        async authenticate() {
+          calls++;
+          return { result: "allow" };
+        },
+      };
+      const handler = createTokenHandler({
+        authenticators: [counting],
+        authorizers: [pullOnly],
+        issuer: stubIssuer(),
+        services: [SERVICE],
+        ...(ttl === undefined ? {} : { credentialCacheTtl: ttl }),
+      });
+      for (let i = 0; i < 3; i++) {
+        const response = await handler(
+          new Request(`http://a.test/auth?service=${SERVICE}`, {
+            headers: { authorization: basic("alice", "pw") },
+          }),
+        );
+        expect(response.status).toBe(200);
+      }
+      expect(calls).toBe(expectedCalls);
+    }
+  });
+});

@@ -104,9 +104,9 @@ describe("toNodeListener", () => {
       "http://fallback.test/auth?x=1",
     ],
     [
-      "OPTIONS *",
+      "OPTIONS * (asterisk-form: no path, so the root)",
       "OPTIONS * HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n",
-      "http://h.test/*",
+      "http://h.test/",
     ],
   ])("copes with %s", async (_label, request, url) => {
     const seen: string[] = [];
@@ -240,5 +240,56 @@ describe("toNodeListener", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     socket.destroy();
     expect(await aborted).toBe(true);
+  });
+});
+
+describe("toNodeListener: request targets and methods that Fetch refuses", () => {
+  it("`//evil/auth` stays the path `//evil/auth`, never host evil + path /auth", async () => {
+    const seen: string[] = [];
+    const { port } = await serve(async (request) => {
+      seen.push(new URL(request.url).pathname);
+      return new Response("ok");
+    });
+    const answer = await raw(
+      port,
+      "GET //evil/auth HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+    expect(seen).toEqual(["//evil/auth"]);
+  });
+
+  it("an absolute-form target is cut to its path and query", async () => {
+    const seen: string[] = [];
+    const { port } = await serve(async (request) => {
+      const url = new URL(request.url);
+      seen.push(`${url.host}${url.pathname}${url.search}`);
+      return new Response("ok");
+    });
+    await raw(
+      port,
+      "GET http://elsewhere.test/auth?service=x HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n",
+    );
+    expect(seen).toEqual(["127.0.0.1:1/auth?service=x"]);
+  });
+
+  it("user information in the Host header is dropped, not a 500", async () => {
+    const { port } = await serve(async (request) => new Response(new URL(request.url).host));
+    const answer = await raw(
+      port,
+      "GET /auth HTTP/1.1\r\nHost: u:p@h.test\r\nConnection: close\r\n\r\n",
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+    expect(answer).toMatch(/\r\n\r\nh\.test$/);
+  });
+
+  it("TRACE gets 405 with the errors envelope, not an empty 500", async () => {
+    const { port } = await serve(async () => new Response("never"));
+    const answer = await raw(
+      port,
+      "TRACE /auth HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 405/);
+    expect(answer).toContain('"code":"UNSUPPORTED"');
+    expect(answer).not.toContain("never");
   });
 });

@@ -129,7 +129,7 @@ const optionsSchema = z
         );
       }
     }
-    if (options.x5c && chain.length === 0) return fail("x5c", "x5c: true needs certificateChain");
+    if (options.x5c && chain.length === 0) return fail("x5c", "true needs certificateChain");
     if (options.keyId === "none" && !options.x5c) {
       return fail("keyId", '"none" needs x5c: true, else the registry cannot find the signing key');
     }

@@ -368,7 +368,7 @@ describe("createTokenIssuer: config errors name the option", () => {
     [
       "x5c without certificateChain",
       () => ({ issuer: "r", privateKey: key.pem, x5c: true }),
-      "x5c: x5c: true needs certificateChain",
+      "x5c: true needs certificateChain",
     ],
     [
       "certificateChain without certificates",

@@ -5,23 +5,34 @@ import { Readable } from "node:stream";
 const FRAMING_HEADERS = ["content-length", "transfer-encoding", "content-encoding"];
 
 /**
- * The URL a `Request` is built with: `path` (path and query, as sent) against
- * `origin`, else against `fallback` when `origin` is no usable origin (a Host
- * header that is no host name), else the path alone against `fallback`.
+ * The URL a `Request` is built with. Only the path and query of the request
+ * target count (an absolute-form target, as sent to a forward proxy, is cut
+ * down to them); they are appended as text to the origin of `origin`, or of
+ * `fallback` when `origin` is no usable origin (a Host header that is no host
+ * name). Appending as text keeps `//evil/auth` the path `//evil/auth`: resolved
+ * as a relative reference it would become the host `evil` and the path `/auth`,
+ * so the handler would serve a path a proxy in front never saw. User
+ * information in a Host header (`u:p@h`) is dropped with the rest of the origin.
  */
 export function requestUrl(origin: string | undefined, path: string, fallback: string): URL {
-  if (origin !== undefined) {
+  let target = path;
+  if (!target.startsWith("/")) {
     try {
-      return new URL(path, origin);
+      const absolute = new URL(target);
+      target = `${absolute.pathname}${absolute.search}`;
     } catch {
-      // fall through to the fallback origin
+      target = "/";
     }
   }
-  try {
-    return new URL(path, fallback);
-  } catch {
-    return new URL("/", fallback);
+  for (const base of [origin, fallback]) {
+    if (base === undefined) continue;
+    try {
+      return new URL(`${new URL(base).origin}${target}`);
+    } catch {
+      // an unusable origin or target: try the next base
+    }
   }
+  return new URL("/", fallback);
 }
 
 /** True when something (a body parser) has already read from the request stream. */

@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestContext } from "../create-token-handler.js";
+import { RegauthError } from "../errors.js";
 import { requestUrl, toWebRequest, writeNodeResponse } from "../internal/node-bridge.js";
+import { errorResponse } from "../internal/respond.js";
+
+/** Methods the Fetch standard refuses to put in a `Request`. */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 
 /**
  * Options of {@link toNodeListener}.
@@ -52,7 +57,19 @@ async function serve(
 ): Promise<void> {
   const host = incoming.headers.host;
   const url = requestUrl(host ? `http://${host}` : undefined, incoming.url ?? "/", baseUrl);
-  const request = toWebRequest(incoming, outgoing, url, { kind: "stream" });
+  let request: Request;
+  try {
+    request = toWebRequest(incoming, outgoing, url, { kind: "stream" });
+  } catch {
+    // The Fetch standard forbids some methods (CONNECT, TRACE, TRACK) and some
+    // targets; they never reach the handler, and are no server fault either.
+    const forbidden = FORBIDDEN_METHODS.has((incoming.method ?? "").toUpperCase());
+    const error = forbidden
+      ? new RegauthError("ERR_METHOD_NOT_ALLOWED", `method ${incoming.method} not allowed`)
+      : new RegauthError("ERR_REQUEST_INVALID", "malformed request");
+    await writeNodeResponse(errorResponse(error), outgoing, incoming.method ?? "GET");
+    return;
+  }
   const response = await handler(request, { clientIp: incoming.socket.remoteAddress });
   await writeNodeResponse(response, outgoing, request.method);
 }
