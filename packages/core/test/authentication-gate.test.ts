@@ -1,5 +1,6 @@
 // The gate in front of the authenticator chain: a cache of successful
 // authentications (never failures), and a bound on authentications in flight.
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Authenticator, AuthnRequest, AuthnResult } from "../src/index.js";
 import { createAuthenticationGate } from "../src/internal/authentication-gate.js";
@@ -85,16 +86,59 @@ describe("credential cache", () => {
     expect(calls).toEqual(["alice", "alice"]);
   });
 
-  it("entries expire after the ttl", async () => {
+  it("entries expire after the ttl (frozen clock)", async () => {
     const { authenticator, calls } = counting();
+    let now = 1_000_000;
     const gate = createAuthenticationGate(authenticator, {
-      cacheTtl: 0.05,
+      cacheTtl: 60,
       cacheMaxEntries: 100,
       maxInFlight: 8,
+      now: () => now,
     });
     await gate.authenticate(request("alice", "right"));
-    await new Promise((done) => setTimeout(done, 120));
+    now += 59_999;
     await gate.authenticate(request("alice", "right"));
+    expect(calls).toEqual(["alice"]);
+    now += 2;
+    await gate.authenticate(request("alice", "right"));
+    expect(calls).toEqual(["alice", "alice"]);
+  });
+
+  it("the cache's keys and values hold no password, no hash of it, and no account", async () => {
+    const password = "correct horse battery staple";
+    const hash = "$2b$04$abcdefghijklmnopqrstuuJ0Vd0mFz3m8wGQ0u3xkqkqkqkqkqkqk";
+    const gate = createAuthenticationGate(
+      {
+        async authenticate() {
+          return { result: "allow", labels: { groups: ["qa"] } };
+        },
+      },
+      { cacheTtl: 60, cacheMaxEntries: 100, maxInFlight: 8 },
+    );
+    await gate.authenticate(request("alice", password));
+    const entries = gate.cachedEntries();
+    expect(entries).toHaveLength(1);
+    const stored = JSON.stringify(entries);
+    expect(stored).not.toContain(password);
+    expect(stored).not.toContain("alice");
+    expect(stored).not.toContain(hash);
+    for (const digest of ["sha256", "sha1", "md5"] as const) {
+      expect(stored).not.toContain(createHash(digest).update(password).digest("hex"));
+      expect(stored).not.toContain(createHash(digest).update(password).digest("base64url"));
+    }
+    // What is kept: an HMAC under a per-process key (43 base64url characters) and the labels.
+    expect(entries[0]?.[0]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(entries[0]?.[1]).toEqual({ groups: ["qa"] });
+  });
+
+  it("two gates (as after a config reload) share nothing: a new one starts empty", async () => {
+    const { authenticator, calls } = counting();
+    const options = { cacheTtl: 60, cacheMaxEntries: 100, maxInFlight: 8 };
+    const before = createAuthenticationGate(authenticator, options);
+    await before.authenticate(request("alice", "right"));
+    const after = createAuthenticationGate(authenticator, options);
+    expect(after.cachedEntries()).toEqual([]);
+    await after.authenticate(request("alice", "right"));
     expect(calls).toEqual(["alice", "alice"]);
   });
 

@@ -11,11 +11,20 @@ import type { Authenticator, AuthnRequest, AuthnResult, Labels } from "../model.
  * - `cacheMaxEntries`: most remembered authentications (least recently used go first).
  * - `maxInFlight`: most authentications running at once (cache misses); one
  *   more is refused with `ERR_OVERLOADED` (503, `Retry-After`).
+ * - `now`: the clock the cache's TTL runs on, in milliseconds (tests freeze
+ *   it). Default `performance.now`.
  */
 export interface AuthenticationGateOptions {
   readonly cacheTtl: number;
   readonly cacheMaxEntries: number;
   readonly maxInFlight: number;
+  readonly now?: () => number;
+}
+
+/** The gate, and a read-only view of what its cache holds (for tests and introspection). */
+export interface AuthenticationGate extends Authenticator {
+  /** Every cached key and value, as stored. */
+  cachedEntries(): [string, Labels][];
 }
 
 /**
@@ -34,12 +43,17 @@ export interface AuthenticationGateOptions {
 export function createAuthenticationGate(
   authenticator: Authenticator,
   options: AuthenticationGateOptions,
-): Authenticator {
+): AuthenticationGate {
   const hmacKey = randomBytes(32);
   const prefix = `${authenticator.name ?? "authenticator"}\u0000`;
   const cache =
     options.cacheTtl > 0
-      ? new LRUCache<string, Labels>({ max: options.cacheMaxEntries, ttl: options.cacheTtl * 1000 })
+      ? new LRUCache<string, Labels>({
+          max: options.cacheMaxEntries,
+          ttl: options.cacheTtl * 1000,
+          ttlResolution: 0,
+          ...(options.now ? { perf: { now: options.now } } : {}),
+        })
       : undefined;
   let inFlight = 0;
 
@@ -75,6 +89,7 @@ export function createAuthenticationGate(
         inFlight--;
       }
     },
+    cachedEntries: () => (cache ? [...cache.entries()] : []),
     ...(authenticator.close ? { close: () => authenticator.close?.() ?? Promise.resolve() } : {}),
   };
 }
