@@ -1,21 +1,20 @@
 // End to end: `regauth serve CONFIG` (a docker_auth-style YAML file: static users and an
 // ext_auth program) is the token server of docker-registry 2.8, and skopeo pushes and
 // pulls through it.
-import { type ChildProcess, spawn } from "node:child_process";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { hashPassword } from "@regauth/authn";
 import { buildOciImage, type OciImage } from "@regauth/example-standalone/demo-image";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cleanup } from "../support/cleanup.js";
-import { checkPeers, repoRoot } from "../support/peers.js";
+import { checkPeers } from "../support/peers.js";
 import { freePort } from "../support/ports.js";
+import { type RegauthServe, startRegauthServe } from "../support/regauth-cli.js";
 import { type RunningRegistry, startRegistry } from "../support/registry.js";
 import { createSigningMaterial } from "../support/signing.js";
 import { createSkopeo, type Skopeo } from "../support/skopeo.js";
 
 const peers = checkPeers("docker-registry", "skopeo", "openssl");
-const MAIN = join(repoRoot, "packages/server/src/cli/main.ts");
 const SERVICE = "registry.e2e.test";
 
 /** An ext_auth program: "robot" with password "beep-boop" is allowed, with labels. */
@@ -28,14 +27,13 @@ echo '{"labels":{"teams":["robots"]}}'
 
 describe.skipIf(!peers.ok)("regauth serve from a YAML file + registry 2.8 + skopeo", () => {
   const cleanup = new Cleanup();
-  let server: ChildProcess;
-  let serverLog = "";
+  let server: RegauthServe;
   let registry: RunningRegistry;
   let skopeo: Skopeo;
   let image: OciImage;
   let work: string;
   const diagnostics = () =>
-    `\n${skopeo.lastOutput()}\n--- regauth ---\n${serverLog.slice(-3000)}\n--- registry ---\n${registry.logTail(20)}`;
+    `\n${skopeo.lastOutput()}\n--- regauth ---\n${server.log().slice(-3000)}\n--- registry ---\n${registry.logTail(20)}`;
 
   beforeAll(async () => {
     const root = await cleanup.tempDir("server-");
@@ -76,31 +74,8 @@ acl:
     comment: "everyone else pulls"
 `,
     );
-    const env = { ...process.env, READER_HASH: await hashPassword("reader-e2e-password", 4) };
-    server = spawn(
-      process.execPath,
-      ["--conditions=regauth:source", "--import", "tsx", MAIN, "serve", configPath],
-      { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    server.stdout?.on("data", (chunk) => {
-      serverLog += chunk;
-    });
-    server.stderr?.on("data", (chunk) => {
-      serverLog += chunk;
-    });
-    cleanup.defer(async () => {
-      if (server.exitCode === null) {
-        const exited = new Promise((resolve) => server.once("exit", resolve));
-        server.kill("SIGTERM");
-        await exited;
-      }
-    });
-    const deadline = Date.now() + 20_000;
-    while (!serverLog.includes("listening on")) {
-      if (Date.now() > deadline || server.exitCode !== null)
-        throw new Error(`regauth serve did not start:\n${serverLog}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const env = { READER_HASH: await hashPassword("reader-e2e-password", 4) };
+    server = await startRegauthServe({ cleanup, configPath, env });
     registry = await startRegistry({
       dir: join(root, "registry"),
       realm: `http://127.0.0.1:${port}/auth`,

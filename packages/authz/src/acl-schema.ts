@@ -83,12 +83,10 @@ export const aclEntrySchema: z.ZodType<AclEntry> = z
     {
       match: matchSchema.optional(),
       actions: z.array(
-        z
-          .string({ error: expected("a string") })
-          .regex(/^(?:[a-z]+|\*)$/, {
-            // "PULL" or "pull,push" could never equal a requested action.
-            error: "expected an action name: a lower-case word such as pull, or *",
-          }),
+        z.string({ error: expected("a string") }).regex(/^(?:[a-z]+|\*)$/, {
+          // "PULL" or "pull,push" could never equal a requested action.
+          error: "expected an action name: a lower-case word such as pull, or *",
+        }),
         { error: expected("an array of action names") },
       ),
       comment: z.string({ error: expected("a string") }).optional(),

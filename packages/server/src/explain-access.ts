@@ -43,10 +43,19 @@ export interface AclMiss {
  *   - `acl`: entry `entryIndex` of the static ACL decided, with its
  *     `comment`, the actions it `allowed` as written and the label or
  *     capture values it matched with;
- *   - `ext_authz`: no ACL entry matched and the external program would be
- *     asked next (explain never runs programs);
+ *   - `acl_mongo`: no static entry matched and the MongoDB rule at position
+ *     `entryIndex` (in `seq` order) decided: its `seq`, `documentId` (its
+ *     `_id`, as text such as `ObjectId("...")`), `comment`, `allowed` and
+ *     `placeholders`;
+ *   - `unavailable`: the MongoDB rules were needed but none are loaded, so
+ *     the server would answer 503; `reason` says why;
+ *   - `ext_authz`: no ACL entry or rule matched and the external program
+ *     would be asked next (explain never runs programs);
  *   - `none`: nobody decides, so nothing is granted.
- * - `misses`: when no ACL entry decided, why each entry (the first 50) did not match.
+ * - `misses`: when no static ACL entry decided, why each entry (the first 50)
+ *   did not match.
+ * - `aclMongoRules`: when the MongoDB rules were tried and none matched, how
+ *   many there are; otherwise `undefined`.
  */
 export interface ScopeExplanation {
   readonly scope: Scope;
@@ -60,11 +69,22 @@ export interface ScopeExplanation {
         readonly allowed: readonly string[];
         readonly placeholders: ReadonlyArray<{ field: string; placeholder: string; value: string }>;
       }
+    | {
+        readonly by: "acl_mongo";
+        readonly entryIndex: number;
+        readonly seq: number | undefined;
+        readonly documentId: string;
+        readonly comment: string | undefined;
+        readonly allowed: readonly string[];
+        readonly placeholders: ReadonlyArray<{ field: string; placeholder: string; value: string }>;
+      }
+    | { readonly by: "unavailable"; readonly authorizer: "acl_mongo"; readonly reason: string }
     | { readonly by: "ext_authz" }
     | { readonly by: "none" };
   readonly misses: readonly AclMiss[];
   /** How many ACL entries were left out of `misses`. */
   readonly missesOmitted: number;
+  readonly aclMongoRules: number | undefined;
 }
 
 const MAX_MISSES = 50;
@@ -91,6 +111,35 @@ function actual(condition: string, request: AuthzRequest): string {
           ? request.service
           : request.account;
   return JSON.stringify(value);
+}
+
+/** A document `_id` for people: `ObjectId("...")`, `"text"`, `42`. */
+function describeDocumentId(id: unknown): string {
+  if (typeof id === "object" && id !== null) {
+    const hex = (id as { toHexString?: unknown }).toHexString;
+    if (typeof hex === "function") return `ObjectId("${String(hex.call(id))}")`;
+  }
+  if (typeof id === "string") return JSON.stringify(id);
+  if (typeof id === "number" || typeof id === "bigint" || typeof id === "boolean") {
+    return String(id);
+  }
+  return id === undefined ? "(none)" : "(not printable)";
+}
+
+/**
+ * Why the MongoDB rules are not loaded, from the error's causes:
+ * `cannot read the rules: connect ECONNREFUSED 127.0.0.1:27017`.
+ */
+function reasonOf(error: unknown): string {
+  const messages: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error && messages.length < 4) {
+    messages.push(current.message.replace(/^acl_mongo: /, ""));
+    current = current.cause;
+  }
+  if (messages.length === 0) return String(error);
+  // The first says "no acl rules loaded"; its causes say why.
+  return (messages.length > 1 ? messages.slice(1) : messages).join(": ");
 }
 
 /** Which conditions of `entry` fail for `request`, each tested on its own. */
@@ -142,8 +191,11 @@ function failedConditions(entry: AclEntry, request: AuthzRequest): string[] {
  * Says, without credentials and without running any program, what a token
  * request would be granted under a config and why: for each scope, the
  * granted actions and the ACL entry (index and comment) that decided, or, when
- * none did, which conditions of each entry failed and who would decide next.
- * Uses the ACL authorizer's `explain()`, so the answer is the server's.
+ * none did, which conditions of each entry failed and who would decide next:
+ * the MongoDB rules of `acl_mongo` (the rule that decided, by `seq` and
+ * `_id`), then `ext_authz`. Uses the authorizers' `explain()`, so the answer
+ * is the server's. With `acl_mongo`, await `built.aclMongo.ready()` first:
+ * rules not loaded yet are reported as `unavailable`.
  *
  * @param config The loaded config (for `token.services`).
  * @param built What `createConfiguredHandler` made of it.
@@ -190,6 +242,7 @@ export function explainAccess(
         },
         misses: [],
         missesOmitted: 0,
+        aclMongoRules: undefined,
       };
     }
     const misses = entries.slice(0, MAX_MISSES).map((entry, entryIndex) => ({
@@ -197,13 +250,52 @@ export function explainAccess(
       comment: entry.comment,
       failed: failedConditions(entry, authzRequest),
     }));
+    const missesOmitted = Math.max(0, entries.length - MAX_MISSES);
+    let aclMongoRules: number | undefined;
+    if (built.aclMongo) {
+      let fromMongo: ReturnType<typeof built.aclMongo.explain>;
+      try {
+        fromMongo = built.aclMongo.explain(authzRequest);
+      } catch (error) {
+        return {
+          scope,
+          text,
+          granted: [],
+          decision: { by: "unavailable", authorizer: "acl_mongo", reason: reasonOf(error) },
+          misses,
+          missesOmitted,
+          aclMongoRules: undefined,
+        };
+      }
+      if (fromMongo.entryIndex !== undefined && fromMongo.allowed !== undefined) {
+        return {
+          scope,
+          text,
+          granted: fromMongo.granted,
+          decision: {
+            by: "acl_mongo",
+            entryIndex: fromMongo.entryIndex,
+            seq: fromMongo.seq,
+            documentId: describeDocumentId(fromMongo.documentId),
+            comment: fromMongo.comment,
+            allowed: fromMongo.allowed,
+            placeholders: fromMongo.placeholders,
+          },
+          misses,
+          missesOmitted,
+          aclMongoRules: undefined,
+        };
+      }
+      aclMongoRules = built.aclMongo.status().rules;
+    }
     return {
       scope,
       text,
       granted: hasExt ? [...scope.actions] : [],
       decision: hasExt ? { by: "ext_authz" } : { by: "none" },
       misses,
-      missesOmitted: Math.max(0, entries.length - MAX_MISSES),
+      missesOmitted,
+      aclMongoRules,
     };
   });
 }
@@ -232,7 +324,7 @@ export function formatExplanation(
   const blocks = explanations.map((item) => {
     const lines = [item.text];
     const decision = item.decision;
-    if (decision.by === "acl") {
+    if (decision.by === "acl" || decision.by === "acl_mongo") {
       const granted = item.granted.length === 0 ? "nothing" : item.granted.join(", ");
       const allowed =
         decision.allowed.length === 0
@@ -240,10 +332,13 @@ export function formatExplanation(
           : decision.allowed.includes("*")
             ? 'allows everything: actions ["*"]'
             : `allows ${decision.allowed.join(", ")}`;
+      const comment = decision.comment === undefined ? "" : ` "${decision.comment}"`;
+      const who =
+        decision.by === "acl"
+          ? `acl[${decision.entryIndex}]`
+          : `acl_mongo document _id ${decision.documentId}${decision.seq === undefined ? "" : ` (seq ${decision.seq})`}`;
       lines.push(`  granted  ${granted}`);
-      lines.push(
-        `  by       acl[${decision.entryIndex}]${decision.comment === undefined ? "" : ` "${decision.comment}"`}, ${allowed}`,
-      );
+      lines.push(`  by       ${who}${comment}, ${allowed}`);
       for (const holder of decision.placeholders) {
         lines.push(
           `           ${holder.placeholder} in ${holder.field} was ${JSON.stringify(holder.value)}`,
@@ -252,6 +347,20 @@ export function formatExplanation(
       const refused = item.scope.actions.filter((action) => !item.granted.includes(action));
       if (refused.length > 0 && item.granted.length > 0) {
         lines.push(`           not granted: ${refused.join(", ")} (the entry does not allow them)`);
+      }
+      if (decision.by === "acl") return lines.join("\n");
+      if (item.misses.length > 0) {
+        lines.push("  before it, no acl entry matched:");
+        pushMisses(lines, item);
+      }
+      return lines.join("\n");
+    }
+    if (decision.by === "unavailable") {
+      lines.push("  granted  nothing: the server would answer 503");
+      lines.push(`  by       acl_mongo, whose rules are not loaded: ${decision.reason}`);
+      if (item.misses.length > 0) {
+        lines.push("  before it, no acl entry matched:");
+        pushMisses(lines, item);
       }
       return lines.join("\n");
     }
@@ -263,14 +372,13 @@ export function formatExplanation(
       lines.push("  granted  nothing");
     }
     if (item.misses.length === 0) {
-      lines.push("  no acl entries to match");
+      if (item.aclMongoRules === undefined) lines.push("  no acl entries to match");
     } else {
       lines.push("  no acl entry matched:");
-      for (const miss of item.misses) {
-        const head = `    acl[${miss.entryIndex}]${miss.comment === undefined ? "" : ` "${miss.comment}"`}`;
-        lines.push(`${head}: ${miss.failed.join("; ")}`);
-      }
-      if (item.missesOmitted > 0) lines.push(`    ... and ${item.missesOmitted} more entries`);
+      pushMisses(lines, item);
+    }
+    if (item.aclMongoRules !== undefined) {
+      lines.push(`  no acl_mongo rule matched (${item.aclMongoRules} rules loaded)`);
     }
     if (decision.by === "none") {
       lines.push("  no other authorizer decides, so the scope gets no actions");
@@ -278,4 +386,13 @@ export function formatExplanation(
     return lines.join("\n");
   });
   return [who, ...blocks].join("\n\n");
+}
+
+/** Appends why each static ACL entry did not match. */
+function pushMisses(lines: string[], item: ScopeExplanation): void {
+  for (const miss of item.misses) {
+    const head = `    acl[${miss.entryIndex}]${miss.comment === undefined ? "" : ` "${miss.comment}"`}`;
+    lines.push(`${head}: ${miss.failed.join("; ")}`);
+  }
+  if (item.missesOmitted > 0) lines.push(`    ... and ${item.missesOmitted} more entries`);
 }

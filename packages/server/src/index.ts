@@ -18,10 +18,15 @@ export {
   type ScopeExplanation,
 } from "./explain-access.js";
 export {
+  type AclMongoSection,
   type ConfigSource,
   type ExtProgramSection,
+  type LdapAuthSection,
+  type LdapLabelSection,
   type LoadConfigOptions,
   loadConfig,
+  type MongoAuthSection,
+  type MongoDialInfo,
   type RegauthConfig,
   type ServerSection,
   type TokenSection,

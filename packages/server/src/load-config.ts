@@ -5,6 +5,16 @@ import { parseOptions, RegauthError } from "@regauth/core";
 import { DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME } from "@regauth/token";
 import { isDocument, parseDocument } from "yaml";
 import { z } from "zod";
+import {
+  type AclMongoFile,
+  aclMongoSchema,
+  type DialInfoFile,
+  type LdapAuthFile,
+  ldapAuthSchema,
+  ldapTlsMode,
+  type MongoAuthFile,
+  mongoAuthSchema,
+} from "./internal/backend-sections.js";
 import { substituteEnv } from "./internal/env.js";
 import {
   DEFAULT_EXT_MAX_CONCURRENT,
@@ -91,15 +101,120 @@ export interface ExtProgramSection {
   readonly maxOutputBytes: number;
 }
 
+/** How one label is read from the user's LDAP entry (`ldap_auth.labels.NAME`). */
+export interface LdapLabelSection {
+  readonly attribute: string;
+  /** `parse_cn`: keep the common name of a DN value (`cn=QA,ou=groups,...` gives `QA`). */
+  readonly parseCn: boolean;
+  /** `lower_case`: lower-case the values. */
+  readonly lowerCase: boolean;
+}
+
+/**
+ * The `ldap_auth` section (docker_auth's keys), resolved.
+ *
+ * - `addr`: `HOST:PORT` as written; `url`: what is dialled, `ldap://addr`, or
+ *   `ldaps://addr` when `tls` is `always`.
+ * - `tls`: `none`, `starttls` (upgrade `ldap://` before anything is sent) or
+ *   `always` (LDAPS). Unset: `always` when `addr` ends in `:636`, else `none`,
+ *   as docker_auth.
+ * - `insecureTlsSkipVerify` (`insecure_tls_skip_verify`): accept any server
+ *   certificate. For tests only.
+ * - `caCertificate` (`ca_certificate`): absolute path of the PEM CA file.
+ * - `bindDn`, `bindPasswordFile` (`bind_dn`, `bind_password_file`): the
+ *   service account the search runs as; the file is read (and trimmed, as
+ *   docker_auth does) when the server is built. `bindPassword`
+ *   (`bind_password`, regauth extension): the password itself, for a
+ *   `${ENV}` reference.
+ * - `initialBindAsUser` (`initial_bind_as_user`): bind as the user instead,
+ *   `bindDn` being the user's DN with `${account}`.
+ * - `base`, `filter`: the search; `${account}` is escaped per RFC 4515.
+ * - `labels`: label name to {@link LdapLabelSection}.
+ */
+export interface LdapAuthSection {
+  readonly addr: string;
+  readonly url: string;
+  readonly tls: "none" | "starttls" | "always";
+  readonly insecureTlsSkipVerify: boolean;
+  readonly caCertificate: string | undefined;
+  readonly bindDn: string | undefined;
+  readonly bindPasswordFile: string | undefined;
+  readonly bindPassword: string | undefined;
+  readonly initialBindAsUser: boolean;
+  readonly base: string;
+  readonly filter: string;
+  readonly labels: Readonly<Record<string, LdapLabelSection>>;
+}
+
+/**
+ * A `dial_info` mapping (mgo's `DialInfo` keys, as docker_auth reads them), resolved.
+ *
+ * - `addrs`: `HOST` or `HOST:PORT` (port 27017 by default). Required.
+ * - `database`: the database. Required.
+ * - `timeoutMs` (`timeout`, a Go duration such as `"10s"`): server selection,
+ *   connect and per-operation limit, in milliseconds. Default (or `0`): 10000.
+ * - `username`, `password` or `passwordFile` (`password_file`, absolute path,
+ *   read and trimmed when the server is built): credentials.
+ * - `source`: the database credentials are checked against; default
+ *   `database`, as mgo.
+ * - `replicaSetName` (`replicasetname`), `direct`, `mechanism`,
+ *   `enableTls` (`enable_tls`), `poolLimit` (`poollimit`): as in mgo.
+ */
+export interface MongoDialInfo {
+  readonly addrs: readonly string[];
+  readonly database: string;
+  readonly timeoutMs: number;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly passwordFile: string | undefined;
+  readonly source: string | undefined;
+  readonly replicaSetName: string | undefined;
+  readonly direct: boolean;
+  readonly mechanism: string | undefined;
+  readonly enableTls: boolean;
+  readonly poolLimit: number | undefined;
+}
+
+/**
+ * The `mongo_auth` section: users `{ username, password (bcrypt), labels }`.
+ *
+ * - `dialInfo`: see {@link MongoDialInfo}; `collection`: required.
+ * - `allowPasswordless` (`allow_passwordless`, regauth extension): let a user
+ *   document without `password` in with any password, as docker_auth does.
+ *   Default `false`: such a user is denied.
+ * - `createIndex` (`create_index`, regauth extension): create the unique
+ *   index on `username`, as docker_auth does. Default `true`.
+ */
+export interface MongoAuthSection {
+  readonly dialInfo: MongoDialInfo;
+  readonly collection: string;
+  readonly allowPasswordless: boolean;
+  readonly createIndex: boolean;
+}
+
+/**
+ * The `acl_mongo` section: rule documents `{ seq, match, actions, comment }`.
+ *
+ * - `dialInfo`: see {@link MongoDialInfo}; `collection`: required.
+ * - `cacheTtl` (`cache_ttl`, a Go duration such as `"1m"`): seconds between
+ *   two loads of the rules, 0.1 to 86400. Default 60.
+ */
+export interface AclMongoSection {
+  readonly dialInfo: MongoDialInfo;
+  readonly collection: string;
+  readonly cacheTtl: number;
+}
+
 /**
  * A docker_auth-style configuration, validated and resolved: relative paths
  * are absolute (relative to the config file's folder), `${ENV}` references are
- * replaced, `password_file`s are read. Sections the file does not have are
- * `undefined`.
+ * replaced, `users` `password_file`s are read. Sections the file does not have
+ * are `undefined`.
  *
  * - `path`: the file it was loaded from, if any.
- * - `authenticators` and `authorizers`: the order they run in, as docker_auth
- *   chains them: `users` then `ext_auth`; `acl` then `ext_authz`.
+ * - The chains run in docker_auth's order: authenticators `users`,
+ *   `ext_auth`, `ldap_auth`, `mongo_auth`; authorizers `acl`, `acl_mongo`,
+ *   `ext_authz`.
  */
 export interface RegauthConfig {
   readonly path: string | undefined;
@@ -109,6 +224,9 @@ export interface RegauthConfig {
   readonly acl: readonly AclEntry[] | undefined;
   readonly extAuth: ExtProgramSection | undefined;
   readonly extAuthz: ExtProgramSection | undefined;
+  readonly ldapAuth: LdapAuthSection | undefined;
+  readonly mongoAuth: MongoAuthSection | undefined;
+  readonly aclMongo: AclMongoSection | undefined;
 }
 
 /**
@@ -141,13 +259,6 @@ const UNSUPPORTED_SECTIONS: Readonly<Record<string, string>> = {
   plugin_authz: "Go plugins cannot load in Node; use ext_authz or a custom Authorizer",
   casbin_authz: "casbin is not offered; use acl, ext_authz or a custom Authorizer",
   kubernetes_auth: "not offered; use ext_auth or a custom Authenticator",
-};
-
-/** docker_auth sections whose regauth backend is being built; an error until then. */
-const PENDING_SECTIONS: Readonly<Record<string, string>> = {
-  ldap_auth: "the LDAP authenticator (@regauth/authn/ldap)",
-  mongo_auth: "the MongoDB authenticator (@regauth/authn/mongodb)",
-  acl_mongo: "the MongoDB ACL authorizer (@regauth/authz/mongodb)",
 };
 
 /** A key that must be absent, with the message to give when it is there. */
@@ -234,12 +345,9 @@ const fileSchema = z
       acl: aclSchema.optional(),
       ext_auth: extSchema.optional(),
       ext_authz: extSchema.optional(),
-      ...Object.fromEntries(
-        Object.entries(PENDING_SECTIONS).map(([key, what]) => [
-          key,
-          refused(`not supported yet: ${what} is not available in this build`),
-        ]),
-      ),
+      ldap_auth: ldapAuthSchema.optional(),
+      mongo_auth: mongoAuthSchema.optional(),
+      acl_mongo: aclMongoSchema.optional(),
       ...Object.fromEntries(
         Object.entries(UNSUPPORTED_SECTIONS).map(([key, why]) => [
           key,
@@ -270,16 +378,21 @@ const fileSchema = z
         "required (with token.key), or a TLS pair in server.certificate and server.key to sign with",
       );
     }
-    if (file.users === undefined && file.ext_auth === undefined) {
+    if (
+      file.users === undefined &&
+      file.ext_auth === undefined &&
+      file.ldap_auth === undefined &&
+      file.mongo_auth === undefined
+    ) {
       issue(
         ["users"],
-        "no authentication configured: add users (an empty map denies everyone) or ext_auth",
+        "no authentication configured: add users (an empty map denies everyone), ext_auth, ldap_auth or mongo_auth",
       );
     }
-    if (file.acl === undefined && file.ext_authz === undefined) {
+    if (file.acl === undefined && file.acl_mongo === undefined && file.ext_authz === undefined) {
       issue(
         ["acl"],
-        "no authorization configured: add acl (an empty list denies everything) or ext_authz",
+        "no authorization configured: add acl (an empty list denies everything), acl_mongo or ext_authz",
       );
     }
     for (const [account, user] of Object.entries(file.users ?? {})) {
@@ -369,6 +482,76 @@ function extSection(section: FileConfig["ext_auth"], base: string): ExtProgramSe
   };
 }
 
+function ldapSection(
+  section: LdapAuthFile | undefined,
+  at: (path: string) => string,
+): LdapAuthSection | undefined {
+  if (section === undefined) return undefined;
+  const tls = ldapTlsMode(section.addr, section.tls);
+  return {
+    addr: section.addr,
+    url: `${tls === "always" ? "ldaps" : "ldap"}://${section.addr}`,
+    tls,
+    insecureTlsSkipVerify: section.insecure_tls_skip_verify,
+    caCertificate: section.ca_certificate === undefined ? undefined : at(section.ca_certificate),
+    bindDn: section.bind_dn,
+    bindPasswordFile:
+      section.bind_password_file === undefined ? undefined : at(section.bind_password_file),
+    bindPassword: section.bind_password,
+    initialBindAsUser: section.initial_bind_as_user,
+    base: section.base,
+    filter: section.filter,
+    labels: Object.fromEntries(
+      Object.entries(section.labels).map(([name, label]) => [
+        name,
+        { attribute: label.attribute, parseCn: label.parse_cn, lowerCase: label.lower_case },
+      ]),
+    ),
+  };
+}
+
+function dialInfo(dial: DialInfoFile, at: (path: string) => string): MongoDialInfo {
+  return {
+    addrs: dial.addrs,
+    database: dial.database,
+    timeoutMs: dial.timeout,
+    username: dial.username,
+    password: dial.password,
+    passwordFile: dial.password_file === undefined ? undefined : at(dial.password_file),
+    source: dial.source,
+    replicaSetName: dial.replicasetname,
+    direct: dial.direct,
+    mechanism: dial.mechanism,
+    enableTls: dial.enable_tls,
+    poolLimit: dial.poollimit,
+  };
+}
+
+function mongoAuthSection(
+  section: MongoAuthFile | undefined,
+  at: (path: string) => string,
+): MongoAuthSection | undefined {
+  if (section === undefined) return undefined;
+  return {
+    dialInfo: dialInfo(section.dial_info, at),
+    collection: section.collection,
+    allowPasswordless: section.allow_passwordless,
+    createIndex: section.create_index,
+  };
+}
+
+function aclMongoSection(
+  section: AclMongoFile | undefined,
+  at: (path: string) => string,
+): AclMongoSection | undefined {
+  if (section === undefined) return undefined;
+  return {
+    dialInfo: dialInfo(section.dial_info, at),
+    collection: section.collection,
+    cacheTtl: section.cache_ttl / 1000,
+  };
+}
+
 /**
  * Loads a docker_auth-style YAML configuration (cesanta/docker_auth's
  * `auth_config.yml`) into one typed, validated {@link RegauthConfig}.
@@ -377,10 +560,17 @@ function extSection(section: FileConfig["ext_auth"], base: string): ExtProgramSe
  * real_ip_pos), `token` (issuer, expiration, certificate, key,
  * disable_legacy_key_id; regauth adds services, x5c), `users`, `acl`,
  * `ext_auth`, `ext_authz` (regauth adds timeout_ms, max_concurrent,
- * max_output_bytes). `ldap_auth`, `mongo_auth` and `acl_mongo` are refused
- * until their backends ship; docker_auth sections regauth does not offer
- * (google_auth, github_auth, oidc_auth, gitlab_auth, plugin_authn, casbin_authz...)
- * and every unknown key are errors naming their path: nothing is ignored.
+ * max_output_bytes), `ldap_auth` (addr, tls, insecure_tls_skip_verify,
+ * ca_certificate, bind_dn, bind_password_file, initial_bind_as_user, base,
+ * filter, labels.NAME.{attribute, parse_cn, lower_case}; regauth adds
+ * bind_password), `mongo_auth` (dial_info, collection; regauth adds
+ * allow_passwordless, create_index) and `acl_mongo` (dial_info, collection,
+ * cache_ttl), where `dial_info` takes mgo's keys (addrs, database, timeout,
+ * username, password, password_file, source, replicasetname, direct,
+ * mechanism, enable_tls, poollimit). docker_auth sections regauth does not
+ * offer (google_auth, github_auth, oidc_auth, gitlab_auth, plugin_authn,
+ * casbin_authz...) and every unknown key are errors naming their path:
+ * nothing is ignored.
  *
  * Strings outside `acl` may reference environment variables as `${NAME}`
  * (NAME upper case; `$${NAME}` is a literal); lower-case `${account}` and the
@@ -389,8 +579,10 @@ function extSection(section: FileConfig["ext_auth"], base: string): ExtProgramSe
  * folder. `users.NAME.password_file` (regauth extension) reads the bcrypt
  * hash from a file.
  *
- * Keys, certificates and programs are checked when a server is built from the
- * config (`createConfiguredHandler`), not here.
+ * Keys, certificates, programs, CA files and the LDAP and MongoDB password
+ * files are read when a server is built from the config
+ * (`createConfiguredHandler`), not here, and the directory and database are
+ * first reached then too.
  *
  * @param source `{ path }` of a file, or `{ text, baseDir? }`.
  * @param options See {@link LoadConfigOptions}.
@@ -398,8 +590,10 @@ function extSection(section: FileConfig["ext_auth"], base: string): ExtProgramSe
  * @throws RegauthError `ERR_CONFIG_INVALID`: the file cannot be read; invalid
  *   YAML (`config.yml:4:3: invalid YAML: ...`); every schema problem by its
  *   dotted path (`acl[2].match.nmae: unknown key`, `token.expiration:
- *   expected at least 60 seconds`, `google_auth: docker_auth's google_auth is not
- *   supported: ...`); an unset variable (`token.key: environment variable
+ *   expected at least 60 seconds`, `ldap_auth.labels.groups.attribute:
+ *   expected an attribute name such as memberOf`, `acl_mongo.cache_ttl:
+ *   expected a duration such as "10s", "1m" or "1m30s"`, `google_auth:
+ *   docker_auth's google_auth is not supported: ...`); an unset variable (`token.key: environment variable
  *   KEY_PATH is not set`). Values are never quoted.
  *
  * @example
@@ -491,6 +685,9 @@ export async function loadConfig(
     acl: file.acl,
     extAuth: extSection(file.ext_auth, base),
     extAuthz: extSection(file.ext_authz, base),
+    ldapAuth: ldapSection(file.ldap_auth, at),
+    mongoAuth: mongoAuthSection(file.mongo_auth, at),
+    aclMongo: aclMongoSection(file.acl_mongo, at),
   };
 }
 

@@ -69,9 +69,16 @@ function describe(error: unknown): string {
  * serving and logs why. `server` settings (address, TLS) need a restart; a
  * change there is logged and the rest applies.
  *
+ * The MongoDB backends (`mongo_auth`, `acl_mongo`) must be ready before a
+ * config serves (see `ConfiguredHandler.ready`), as docker_auth connects at
+ * start-up: a database that cannot be reached fails the start, and a reload
+ * keeps the previous config.
+ *
  * @throws RegauthError `ERR_CONFIG_INVALID` when the first load fails (see
- *   `loadConfig` and `createConfiguredHandler`); the listen error (such as
- *   `EADDRINUSE`) when the address cannot be bound.
+ *   `loadConfig` and `createConfiguredHandler`); `ERR_BACKEND_UNAVAILABLE`
+ *   when a MongoDB backend is not ready (`acl_mongo: cannot read the rules
+ *   (...)`); the listen error (such as `EADDRINUSE`) when the address cannot
+ *   be bound.
  *
  * @example
  * const server = await startServer({ configPath: "/etc/regauth/auth_config.yml", logger: pino() });
@@ -86,6 +93,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       { env: options.env ?? process.env },
     );
     const built = await createConfiguredHandler(config, { logger: log });
+    try {
+      // As docker_auth: a database that cannot be reached stops the start (or the reload).
+      await built.ready();
+    } catch (error) {
+      await built.close();
+      throw error;
+    }
     return { config, built };
   };
 

@@ -209,8 +209,8 @@ acl:
           MINIMAL("").replace('addr: "127.0.0.1:5001"', 'addr: ":5001", letsencrypt: {email: a}'),
         ),
       ).toBe("server.letsencrypt: letsencrypt is not supported: give certificate and key");
-      expect(await configError(MINIMAL("mongo_auth: {collection: users}"))).toBe(
-        "mongo_auth: not supported yet: the MongoDB authenticator (@regauth/authn/mongodb) is not available in this build",
+      expect(await configError(MINIMAL("acl_xorm: {database_type: sqlite3}"))).toBe(
+        "acl_xorm: docker_auth's acl_xorm is not supported: SQL backends are not offered; use ext_authz or a custom Authorizer",
       );
     });
 
@@ -228,7 +228,7 @@ acl:
         await configError(MINIMAL("").replace("users: {}", "users: {a: {password: plain}}")),
       ).toBe("users.a.password: expected a bcrypt hash ($2a$, $2b$ or $2y$)");
       expect(await configError(MINIMAL("").replace("users: {}\n", ""))).toBe(
-        "users: no authentication configured: add users (an empty map denies everyone) or ext_auth",
+        "users: no authentication configured: add users (an empty map denies everyone), ext_auth, ldap_auth or mongo_auth",
       );
       expect(await configError(MINIMAL("").replace(", key: signing-key.pem", ""))).toBe(
         "token.key: required with the other of certificate and key",

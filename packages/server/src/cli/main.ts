@@ -8,7 +8,7 @@ import { pino } from "pino";
 import { createConfiguredHandler } from "../create-configured-handler.js";
 import { ensureDevConfig } from "../ensure-dev-config.js";
 import { explainAccess, formatExplanation } from "../explain-access.js";
-import { loadConfig } from "../load-config.js";
+import { loadConfig, type MongoDialInfo, type RegauthConfig } from "../load-config.js";
 import { registryTokenConfig } from "../registry-token-config.js";
 import { startServer } from "../start-server.js";
 import { readPassword } from "./read-password.js";
@@ -35,11 +35,13 @@ const USAGE = `usage: regauth <command> [options]
       --issuer NAME     the registry's auth.token.issuer        default regauth-dev
       --x5c             send the certificate in the tokens' x5c header
 
-  check CONFIG          validate everything (YAML, schema, keys, programs) and
-                        print the registry's auth.token block and the JWKS
+  check CONFIG          validate everything (YAML, schema, keys, programs,
+                        password files; LDAP and MongoDB are not contacted)
+                        and print the registry's auth.token block and the JWKS
       --realm URL       the realm to print (default: built from server.addr)
 
-  explain CONFIG        what a request would be granted, and which ACL entry decided
+  explain CONFIG        what a request would be granted, and which ACL entry (or
+                        acl_mongo rule, read from the database) decided
       --account A       the account ("" for anonymous)           required
       --scope S         a scope, such as repository:team/app:pull,push (repeat)
       --label K=V       a label the authenticator would attach (repeat)
@@ -165,6 +167,59 @@ ${block}
   });
 }
 
+function where(dial: MongoDialInfo, collection: string): string {
+  return `${dial.database}.${collection} at ${dial.addrs.join(", ")}${dial.username === undefined ? "" : ` as ${dial.username}`}, timeout ${dial.timeoutMs / 1000} s`;
+}
+
+/** One line per LDAP or MongoDB section, and the warnings they deserve. */
+function describeBackends(config: RegauthConfig): { lines: string[]; warnings: string[] } {
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  const ldap = config.ldapAuth;
+  if (ldap) {
+    const bind = ldap.initialBindAsUser
+      ? `binding as ${ldap.bindDn ?? "?"}`
+      : ldap.bindDn === undefined
+        ? "searching anonymously"
+        : `searching as ${ldap.bindDn}`;
+    const labels = Object.entries(ldap.labels).map(
+      ([name, label]) =>
+        `${name} <- ${label.attribute}${label.parseCn ? " (parse_cn)" : ""}${label.lowerCase ? " (lower_case)" : ""}`,
+    );
+    lines.push(
+      `  ldap_auth:      ${ldap.url}${ldap.tls === "starttls" ? " with StartTLS" : ""}, base ${JSON.stringify(ldap.base)}, filter ${ldap.filter}, ${bind}${labels.length > 0 ? `; labels ${labels.join(", ")}` : ""}`,
+    );
+    const host = ldap.addr.slice(0, ldap.addr.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+    const loopbackHost = host === "localhost" || host === "::1" || host.startsWith("127.");
+    if (ldap.tls === "none" && !loopbackHost) {
+      warnings.push(
+        "ldap_auth.tls is none: passwords go to the directory in clear text; use starttls or always",
+      );
+    }
+    if (ldap.insecureTlsSkipVerify) {
+      warnings.push(
+        "ldap_auth.insecure_tls_skip_verify is true: anyone on the network path can pose as the directory and read passwords; for tests only",
+      );
+    }
+  }
+  if (config.mongoAuth) {
+    lines.push(
+      `  mongo_auth:     users in ${where(config.mongoAuth.dialInfo, config.mongoAuth.collection)}`,
+    );
+    if (config.mongoAuth.allowPasswordless) {
+      warnings.push(
+        "mongo_auth.allow_passwordless is true: a user document without a password accepts any password (docker_auth's behaviour)",
+      );
+    }
+  }
+  if (config.aclMongo) {
+    lines.push(
+      `  acl_mongo:      rules in ${where(config.aclMongo.dialInfo, config.aclMongo.collection)}, reloaded every ${config.aclMongo.cacheTtl} s`,
+    );
+  }
+  return { lines, warnings };
+}
+
 async function check(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -177,7 +232,8 @@ async function check(args: string[], io: CliIo): Promise<number> {
   const built = await createConfiguredHandler(config);
   const registry = registryTokenConfig(config, built.issuer, values.realm);
   const chain = (names: string[]) => (names.length === 0 ? "(none)" : names.join(" -> "));
-  const warnings: string[] = [];
+  const backends = describeBackends(config);
+  const warnings: string[] = [...backends.warnings];
   if (config.token.services === undefined) {
     warnings.push(
       "token.services is not set: tokens are issued for any service a client names (as docker_auth); set it to refuse others",
@@ -191,7 +247,7 @@ async function check(args: string[], io: CliIo): Promise<number> {
   io.stdout.write(`${config.path}: OK
   authenticators: ${chain(built.authenticators.map((a) => a.name ?? "?"))}
   authorizers:    ${chain(built.authorizers.map((a) => a.name ?? "?"))}${config.acl ? ` (acl: ${config.acl.length} entries)` : ""}
-  token:          issuer ${JSON.stringify(config.token.issuer)}, ${built.issuer.algorithm}, kid ${built.issuer.keyId ?? "(none)"}${config.token.x5c ? ", x5c" : ""}, ${config.token.expiration} s
+${backends.lines.map((line) => `${line}\n`).join("")}  token:          issuer ${JSON.stringify(config.token.issuer)}, ${built.issuer.algorithm}, kid ${built.issuer.keyId ?? "(none)"}${config.token.x5c ? ", x5c" : ""}, ${config.token.expiration} s
 ${warnings.map((warning) => `  warning: ${warning}\n`).join("")}
 Registry config.yml (distribution 2.8 and 3.x):
 ${registry.yaml}
@@ -230,6 +286,8 @@ async function explain(args: string[], io: CliIo): Promise<number> {
   }
   const config = await loadConfig({ path });
   const built = await createConfiguredHandler(config);
+  // The rules must be read before they can be explained; a failure is explained instead.
+  await built.aclMongo?.ready().catch(() => undefined);
   const request = {
     account: values.account,
     labels: parseLabels(values.label),
