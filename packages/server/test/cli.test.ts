@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { createStaticAuthenticator } from "@regauth/authn";
+import { createStaticAuthenticator, hashPassword } from "@regauth/authn";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXT_AUTH, keyDir, writeConfig } from "./support.js";
 
@@ -223,6 +223,41 @@ describe("regauth serve", () => {
       status: 200,
       actions: ["pull", "push"],
     });
+
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  }, 30_000);
+
+  it("a reload empties the credential cache: a changed password stops working at once", async () => {
+    const port = await freePort();
+    const usersConfig = async (password: string) => `
+server: {addr: "127.0.0.1:${port}"}
+token: {issuer: acme, certificate: signing-cert.pem, key: signing-key.pem, services: [registry.test]}
+users: {carol: {password: "${await hashPassword(password, 4)}"}}
+acl: [{match: {account: carol}, actions: [pull]}]
+`;
+    const path = await writeConfig(dir, await usersConfig("old-password"), "cache.yml");
+    const server = await startServe(path);
+    const ask = async (password: string) =>
+      (
+        await fetch(`http://127.0.0.1:${port}/auth?service=registry.test`, {
+          headers: {
+            authorization: `Basic ${Buffer.from(`carol:${password}`).toString("base64")}`,
+          },
+        })
+      ).status;
+    // Twice: the second answer comes from the credential cache (60 s by default).
+    expect(await ask("old-password")).toBe(200);
+    expect(await ask("old-password")).toBe(200);
+
+    await writeFile(path, await usersConfig("new-password"));
+    const deadline = Date.now() + 5000;
+    while ((await ask("new-password")) !== 200) {
+      if (Date.now() > deadline) throw new Error(`no reload:\n${server.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Without a fresh cache the old password would still pass for up to 60 s.
+    expect(await ask("old-password")).toBe(401);
 
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
