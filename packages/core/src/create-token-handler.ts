@@ -40,7 +40,9 @@ export const DEFAULT_MAX_BODY_BYTES = 65_536;
  * - `issuer`: signs the tokens (`createTokenIssuer` from `@regauth/token`). Required.
  * - `services`: the services (token audiences) this endpoint issues tokens for.
  *   A request naming another gets 400; a request with no or an empty `service`
- *   gets the first. Required, at least one.
+ *   gets the first. Required, at least one. `"any"` issues tokens for whatever
+ *   service a request names (docker_auth's behaviour; each registry still only
+ *   accepts its own audience), and a request naming none gets 400.
  * - `realm`: the realm in the `WWW-Authenticate: Basic realm="..."` challenge.
  *   Default `"regauth"`.
  * - `realIpHeader`: a header set by a trusted reverse proxy that carries the
@@ -77,7 +79,7 @@ export interface TokenHandlerOptions {
   readonly authenticators: readonly Authenticator[];
   readonly authorizers: readonly Authorizer[];
   readonly issuer: TokenIssuer;
-  readonly services: readonly string[];
+  readonly services: readonly string[] | "any";
   readonly realm?: string;
   readonly realIpHeader?: string;
   readonly realIpPosition?: number;
@@ -116,7 +118,9 @@ const optionsSchema = z.strictObject({
     .array(z.custom<Authorizer>(hasMethod("authorize"), "expected an Authorizer"))
     .min(1),
   issuer: z.custom<TokenIssuer>(hasMethod("issue"), "expected a TokenIssuer"),
-  services: z.array(z.string().min(1)).min(1),
+  services: z.union([z.array(z.string().min(1)).min(1), z.literal("any")], {
+    error: 'expected a non-empty array of service names, or "any"',
+  }),
   realm: z
     .string()
     .regex(/^[\x20-\x7e]*$/, "printable ASCII expected")

@@ -744,7 +744,7 @@ describe("createTokenHandler: options", () => {
     [
       "services as a string",
       { ...base, services: SERVICE },
-      "services: invalid input: expected array, received string",
+      'services: expected a non-empty array of service names, or "any"',
     ],
     ["no issuer", { ...base, issuer: undefined }, "issuer: expected a TokenIssuer"],
     [

@@ -232,3 +232,31 @@ describe("the handler's authentication gate", () => {
     }
   });
 });
+
+describe('services: "any" (docker_auth issues tokens for whatever service is named)', () => {
+  const issuer = stubIssuer();
+  const handler = createTokenHandler({
+    authenticators: [anyone],
+    authorizers: [pullOnly],
+    issuer,
+    services: "any",
+  });
+
+  it("the named service becomes the audience", async () => {
+    const response = await handler(new Request("http://a.test/auth?service=reg.one.test"));
+    expect(response.status).toBe(200);
+    expect(issuer.grants.at(-1)?.audience).toBe("reg.one.test");
+  });
+
+  it.each([
+    ["no service", ""],
+    ["an empty service", "?service="],
+    ["a service with a space", "?service=a%20b"],
+    ["a service of 257 characters", `?service=${"s".repeat(257)}`],
+  ])("%s is 400, never a token with an odd audience", async (_label, query) => {
+    const before = issuer.grants.length;
+    const response = await handler(new Request(`http://a.test/auth${query}`));
+    expect(response.status).toBe(400);
+    expect(issuer.grants.length).toBe(before);
+  });
+});

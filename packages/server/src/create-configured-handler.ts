@@ -6,7 +6,6 @@ import {
   type Authenticator,
   type Authorizer,
   createTokenHandler,
-  DEFAULT_MAX_BODY_BYTES,
   type Logger,
   RegauthError,
   type RequestContext,
@@ -25,9 +24,6 @@ import {
   renameKeys,
 } from "./internal/backend-options.js";
 import type { MongoDialInfo, RegauthConfig } from "./load-config.js";
-
-/** How many per-service handlers are kept when `token.services` is not set. */
-const SERVICE_HANDLERS = 64;
 
 /**
  * Options of {@link createConfiguredHandler}.
@@ -126,45 +122,6 @@ function notReady(section: string, error: unknown): RegauthError {
     cause === undefined ? text : `${text} (${cause.message})`,
     { cause: error },
   );
-}
-
-/**
- * Reads a request body of at most `maxBytes` bytes, stopping as soon as it is
- * longer: `"too large"` then.
- */
-async function readBoundedBody(
-  request: Request,
-  maxBytes: number,
-): Promise<Uint8Array | "too large"> {
-  if (Number(request.headers.get("content-length") ?? "0") > maxBytes) return "too large";
-  if (request.body === null) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.byteLength;
-    if (length > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      return "too large";
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
-}
-
-/** The `service` field of a form body, `""` when there is none or it is not a form. */
-function postedService(headers: Headers, body: Uint8Array): string {
-  const type = (headers.get("content-type") ?? "").split(";", 1)[0]?.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded") return "";
-  return new URLSearchParams(new TextDecoder().decode(body)).get("service") ?? "";
 }
 
 function errorBody(status: number, code: string, message: string): Response {
@@ -322,57 +279,16 @@ export async function createConfiguredHandler(
     config.server.realIpHeader === undefined
       ? {}
       : { realIpHeader: config.server.realIpHeader, realIpPosition: config.server.realIpPos };
-  const make = (services: readonly string[]) =>
-    createTokenHandler({ authenticators, authorizers, issuer, services, realm, logger, ...realIp });
-
-  let tokenHandler: TokenHandler;
-  if (config.token.services) {
-    tokenHandler = make(config.token.services);
-  } else {
-    // docker_auth issues tokens for any service; one handler per service seen, the
-    // least recently used dropped first.
-    const byService = new Map<string, TokenHandler>();
-    // Answers what does not depend on the service (POST 404, other methods 405).
-    const anyService = make(["-"]);
-    tokenHandler = async (request, context) => {
-      let service = new URL(request.url).searchParams.get("service") ?? "";
-      if (request.method === "POST") {
-        // The OAuth2 grant names the service in its form body: read it (bounded)
-        // and hand the handler a copy of the request with the same body.
-        const body = await readBoundedBody(request, DEFAULT_MAX_BODY_BYTES);
-        if (body === "too large") {
-          return errorBody(
-            413,
-            "SIZE_INVALID",
-            `request body over ${DEFAULT_MAX_BODY_BYTES} bytes`,
-          );
-        }
-        request = new Request(request.url, { method: "POST", headers: request.headers, body });
-        if (service === "") service = postedService(request.headers, body);
-      } else if (request.method !== "GET") {
-        return anyService(request, context);
-      }
-      if (service === "" || service.length > 256) {
-        return errorBody(
-          400,
-          "INVALID_REQUEST",
-          "the service parameter is required (1-256 characters)",
-        );
-      }
-      let handler = byService.get(service);
-      if (handler === undefined) {
-        handler = make([service]);
-        if (byService.size >= SERVICE_HANDLERS) {
-          const oldest = byService.keys().next().value;
-          if (oldest !== undefined) byService.delete(oldest);
-        }
-      } else {
-        byService.delete(service);
-      }
-      byService.set(service, handler);
-      return handler(request, context);
-    };
-  }
+  // Without token.services, docker_auth issues tokens for any service named.
+  const tokenHandler: TokenHandler = createTokenHandler({
+    authenticators,
+    authorizers,
+    issuer,
+    services: config.token.services ?? "any",
+    realm,
+    logger,
+    ...realIp,
+  });
 
   const prefix = config.server.pathPrefix;
   const routes = new Set([`${prefix}/auth`, `${prefix}/auth/token`]);

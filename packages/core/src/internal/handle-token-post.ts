@@ -11,7 +11,7 @@ import { jsonResponse } from "./respond.js";
 
 /** What the POST grant needs from the handler that owns it. */
 export interface GrantEndpoint {
-  readonly services: readonly string[];
+  readonly services: readonly string[] | "any";
   readonly limits: ScopeLimits;
   readonly maxBodyBytes: number;
   readonly maxUrlLength: number;

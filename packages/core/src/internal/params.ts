@@ -17,14 +17,35 @@ export function singleValue(params: URLSearchParams, name: string): string {
   return first;
 }
 
+/** Longest service name accepted when any service is served, in characters. */
+const MAX_SERVICE_LENGTH = 256;
+
 /**
- * The service a request names (`service`), or the first of `services` when it
- * names none or an empty one.
+ * The service a request names (`service`). With a list of `services`: a
+ * missing or empty one means the first, and one not in the list is refused.
+ * With `"any"` (docker_auth's behaviour): any non-empty name of at most 256
+ * printable characters, and a missing one is refused.
  *
- * @throws RegauthError `ERR_REQUEST_INVALID` for a service not in `services`.
+ * @throws RegauthError `ERR_REQUEST_INVALID` for a service not served.
  */
-export function resolveService(params: URLSearchParams, services: readonly string[]): string {
+export function resolveService(
+  params: URLSearchParams,
+  services: readonly string[] | "any",
+): string {
   const requested = singleValue(params, "service");
+  if (services === "any") {
+    if (
+      requested === "" ||
+      requested.length > MAX_SERVICE_LENGTH ||
+      !/^[\x21-\x7e]+$/.test(requested)
+    ) {
+      throw new RegauthError(
+        "ERR_REQUEST_INVALID",
+        `the service parameter is required: 1 to ${MAX_SERVICE_LENGTH} printable characters`,
+      );
+    }
+    return requested;
+  }
   const service = requested === "" ? (services[0] as string) : requested;
   if (!services.includes(service)) {
     throw new RegauthError(
