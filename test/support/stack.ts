@@ -5,7 +5,11 @@ import type { Cleanup } from "./cleanup.js";
 import { type RunningRegistry, startRegistry } from "./registry.js";
 import { createSigningMaterial, type SigningMaterial } from "./signing.js";
 import { type Credentials, createSkopeo, type Skopeo } from "./skopeo.js";
-import { type RunningTokenServer, startTokenServer } from "./token-server.js";
+import {
+  type RunningTokenServer,
+  startTokenServer,
+  type TokenServerOptions,
+} from "./token-server.js";
 
 /** Options of {@link startStack}. */
 export interface StackOptions {
@@ -24,6 +28,8 @@ export interface StackOptions {
   readonly service?: string;
   /** The token issuer the registry expects. Default `regauth-e2e`. */
   readonly issuer?: string;
+  /** Options of the token server (extra paths served by the handler). */
+  readonly tokenServer?: TokenServerOptions;
   /** `storage.delete.enabled`. Default `true`. */
   readonly deleteEnabled?: boolean;
 }
@@ -95,7 +101,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   await Promise.all(Object.values(dirs).map((dir) => mkdir(dir, { recursive: true })));
 
   const signing = await createSigningMaterial(dirs.signing);
-  const tokens = await startTokenServer(await options.createHandler({ signing, service, issuer }));
+  const tokens = await startTokenServer(
+    await options.createHandler({ signing, service, issuer }),
+    options.tokenServer,
+  );
   cleanup.defer(() => tokens.stop());
   const registry = await startRegistry({
     dir: dirs.registry,

@@ -42,6 +42,11 @@ export interface RunningTokenServer {
 export interface TokenServerOptions {
   /** The path the handler is served at; other paths get 404. Default `/auth`. */
   readonly path?: string;
+  /**
+   * Requests whose path starts with this also go to the handler (pages served
+   * beside the token endpoint, such as `/oidc`). Default: none.
+   */
+  readonly extraPathPrefix?: string;
 }
 
 /**
@@ -78,7 +83,9 @@ export async function startTokenServer(
     outgoing.once("finish", () => {
       record.status = outgoing.statusCode;
     });
-    if (url.pathname !== path) {
+    const extra =
+      options.extraPathPrefix !== undefined && url.pathname.startsWith(options.extraPathPrefix);
+    if (url.pathname !== path && !extra) {
       outgoing.statusCode = 404;
       outgoing.end();
       return;
