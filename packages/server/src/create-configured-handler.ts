@@ -1,12 +1,17 @@
 import { readFile } from "node:fs/promises";
 import { createStaticAuthenticator } from "@regauth/authn";
+import type { OidcLogin, RegistryPasswordStore } from "@regauth/authn/oidc";
 import { type AclAuthorizer, createAclAuthorizer } from "@regauth/authz";
 import type { MongoAclAuthorizer } from "@regauth/authz/mongodb";
 import {
   type Authenticator,
   type Authorizer,
+  createMemoryRefreshTokenStore,
+  createRefreshTokens,
   createTokenHandler,
   type Logger,
+  type RefreshTokenStore,
+  type RefreshTokens,
   RegauthError,
   type RequestContext,
   silentLogger,
@@ -23,32 +28,61 @@ import {
   readSecretFile,
   renameKeys,
 } from "./internal/backend-options.js";
-import type { MongoDialInfo, RegauthConfig } from "./load-config.js";
+import { type LazyRedis, lazyRedis } from "./internal/redis-client.js";
+import type { MongoDialInfo, OidcAuthSection, RegauthConfig } from "./load-config.js";
+
+/**
+ * In-memory stores a handler may take over from the one it replaces, so that
+ * a config reload keeps refresh tokens and OpenID Connect registry passwords
+ * (`startServer` passes the same object to every build). Filled by
+ * {@link createConfiguredHandler} when a section uses memory and the entry is
+ * empty; keyed by section.
+ */
+export interface MemoryStores {
+  refreshTokens?: RefreshTokenStore;
+  oidc_auth?: RegistryPasswordStore;
+  google_auth?: RegistryPasswordStore;
+}
 
 /**
  * Options of {@link createConfiguredHandler}.
  *
  * - `logger`: pino-shaped; gets token decisions and programs' stderr. Default: silent.
+ * - `memoryStores`: see {@link MemoryStores}. Default: new stores.
  */
 export interface ConfiguredHandlerOptions {
   readonly logger?: Logger;
+  readonly memoryStores?: MemoryStores;
+}
+
+/** One `oidc_auth` or `google_auth` section, built: its pages are served under `path`. */
+export interface ConfiguredOidcLogin {
+  readonly section: "oidc_auth" | "google_auth";
+  readonly path: string;
+  readonly login: OidcLogin;
 }
 
 /**
  * Everything a {@link RegauthConfig} turns into.
  *
  * - `handler`: the endpoint: `GET|POST <path_prefix>/auth` and
- *   `<path_prefix>/auth/token`; any other path gets 404.
+ *   `<path_prefix>/auth/token`, and the sign-in pages of `google_auth` and
+ *   `oidc_auth` under their paths; any other path gets 404.
  * - `issuer`: the token signer (its `publicJwk`, `keyId`...).
  * - `authenticators`, `authorizers`: the chains, in order (each named after
- *   its section: `static` for `users`, `ext_auth`, `ldap_auth`, `mongo_auth`;
- *   `acl`, `acl_mongo`, `ext_authz`).
+ *   its section: `static` for `users`, `ext_auth`, `google_auth`,
+ *   `oidc_auth`, `ldap_auth`, `mongo_auth`; `acl`, `acl_mongo`, `ext_authz`).
+ * - `refreshTokens`: with `token.refresh_tokens`, the refresh tokens (to
+ *   revoke one, or an account's: `revokeAccount`).
+ * - `oidcLogins`: the built `google_auth` and `oidc_auth` sections (their
+ *   `login.revokeAccount` revokes a user's registry passwords).
  * - `acl`: the static ACL authorizer when the config has `acl` (for `explain`).
  * - `aclMongo`: the MongoDB ACL authorizer when the config has `acl_mongo`
  *   (for `explain`; its `ready()` resolves once rules are loaded).
  * - `ready()`: resolves once the MongoDB backends can serve (the database
- *   answers, the users index exists, the rules are loaded); rejects with
- *   `ERR_BACKEND_UNAVAILABLE` naming the section otherwise. Optional: they
+ *   answers, the users index exists, the rules are loaded) and the Redis
+ *   stores answer; rejects with `ERR_BACKEND_UNAVAILABLE` naming the section
+ *   otherwise. Optional: they
  *   also connect on first use. `regauth serve` calls it, so that, as with
  *   docker_auth, a database that cannot be reached stops the start (and a
  *   reload, which then keeps the previous config).
@@ -61,6 +95,8 @@ export interface ConfiguredHandler {
   readonly authorizers: readonly Authorizer[];
   readonly acl: AclAuthorizer | undefined;
   readonly aclMongo: MongoAclAuthorizer | undefined;
+  readonly refreshTokens: RefreshTokens | undefined;
+  readonly oidcLogins: readonly ConfiguredOidcLogin[];
   ready(): Promise<void>;
   close(): Promise<void>;
 }
@@ -124,18 +160,88 @@ function notReady(section: string, error: unknown): RegauthError {
   );
 }
 
+/** createOidcLogin's option names to the section's keys. */
+const OIDC_KEYS: Readonly<Record<string, string>> = {
+  clientId: "client_id",
+  clientSecret: "client_secret",
+  baseUrl: "base_url",
+  cookieSecret: "cookie_secret",
+  registryHost: "registry_url",
+  authorizationParams: "authorization_params",
+  accountClaim: "user_claim",
+  labelClaims: "labels_claims",
+  allowedDomains: "allowed_domains",
+  passwordLifetime: "password_lifetime",
+  recheckInterval: "recheck_interval",
+  maxPasswordsPerAccount: "max_passwords_per_account",
+  loginTimeout: "login_timeout",
+  sessionLifetime: "session_lifetime",
+  providerName: "provider_name",
+  allowInsecureHttp: "allow_insecure_http",
+};
+
+/** `fetch` with a time limit on every call (`http_timeout`). */
+function fetchWithTimeout(timeoutMs: number): typeof fetch {
+  return (input, init) => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    return fetch(input, { ...init, signal });
+  };
+}
+
+/** createOidcLogin's options for a section (secrets already read), without the store. */
+function oidcOptions(
+  section: OidcAuthSection,
+  clientSecret: string | undefined,
+  cookieSecret: string,
+) {
+  const optional = <K extends string, V>(key: K, value: V | undefined) =>
+    (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+  return {
+    issuer: section.issuer,
+    clientId: section.clientId,
+    ...optional("clientSecret", clientSecret),
+    baseUrl: section.baseUrl,
+    cookieSecret,
+    registryHost: section.registryHost,
+    ...optional("scopes", section.scopes),
+    authorizationParams: section.authorizationParams,
+    ...optional("accountClaim", section.accountClaim),
+    labelClaims: section.labelClaims,
+    allowedDomains: section.allowedDomains,
+    ...optional("passwordLifetime", section.passwordLifetime),
+    ...optional("recheckInterval", section.recheckInterval),
+    ...optional("maxPasswordsPerAccount", section.maxPasswordsPerAccount),
+    ...optional("loginTimeout", section.loginTimeout),
+    ...optional("sessionLifetime", section.sessionLifetime),
+    ...optional("providerName", section.providerName),
+    allowInsecureHttp: section.allowInsecureHttp,
+    fetch: fetchWithTimeout(section.httpTimeoutMs),
+    name: section.section,
+  };
+}
+
 function errorBody(status: number, code: string, message: string): Response {
   return Response.json({ errors: [{ code, message }], details: message }, { status });
 }
 
 /**
  * Builds the token endpoint a {@link RegauthConfig} describes, as docker_auth
- * would run it: authenticators `users`, `ext_auth`, `ldap_auth`, `mongo_auth`
- * in that order; authorizers `acl`, `acl_mongo`, `ext_authz`; tokens signed
- * with `token.key` (or the server's TLS key). Reads and checks the key and
- * certificate files, the programs, the LDAP CA file and the LDAP and MongoDB
- * password files, so a config that builds will serve (the directory and the
- * database are reached on first use, or by `ready()`).
+ * would run it: authenticators `users`, `ext_auth`, `google_auth`,
+ * `oidc_auth`, `ldap_auth`, `mongo_auth` in that order (docker_auth's, which
+ * puts its browser logins after `ext_auth`); authorizers `acl`, `acl_mongo`,
+ * `ext_authz`; tokens signed with `token.key` (or the server's TLS key).
+ * Reads and checks the key and certificate files, the programs, the LDAP CA
+ * file, the LDAP and MongoDB password files and the OpenID Connect secret
+ * files, so a config that builds will serve (the directory, the database,
+ * Redis and the identity provider are reached on first use, or, but for the
+ * provider, by `ready()`).
+ *
+ * With `google_auth` or `oidc_auth`, their sign-in pages are served under
+ * their `path`; the authenticator answers only for registry passwords it
+ * issued (`rgo_...`), so the other authenticators see every other password.
+ * With `token.refresh_tokens`, the token endpoint issues and redeems refresh
+ * tokens (`createRefreshTokens`).
  *
  * Without `token.services`, tokens are issued for whatever `service` a
  * request names (as docker_auth does; a request without one gets 400).
@@ -176,13 +282,25 @@ export async function createConfiguredHandler(
   const authenticators: Authenticator[] = [];
   const authorizers: Authorizer[] = [];
   const waitFor: Array<{ section: string; ready: () => Promise<void> }> = [];
+  const redisClients: LazyRedis[] = [];
+  const oidcLogins: ConfiguredOidcLogin[] = [];
+  const memoryStores = options.memoryStores ?? {};
   let acl: AclAuthorizer | undefined;
   let aclMongo: MongoAclAuthorizer | undefined;
-  const closeAll = () =>
-    Promise.allSettled([
+  let refreshTokens: RefreshTokens | undefined;
+  const closeAll = async () => {
+    await Promise.allSettled([
       ...authenticators.map((member) => member.close?.()),
       ...authorizers.map((member) => member.close?.()),
     ]);
+    await Promise.allSettled(redisClients.map((redis) => redis.close()));
+  };
+  const redisFor = (redis: NonNullable<OidcAuthSection["redis"]>, section: string) => {
+    const made = lazyRedis(redis, section, logger);
+    redisClients.push(made);
+    waitFor.push({ section, ready: () => made.ready() });
+    return made;
+  };
   try {
     if (config.users) {
       const users = config.users;
@@ -193,6 +311,50 @@ export async function createConfiguredHandler(
       authenticators.push(
         inSection("ext_auth", () => createExtAuthenticator({ ...ext, logger, name: "ext_auth" })),
       );
+    }
+    // docker_auth: users, ext_auth, google_auth, github_auth, oidc_auth, gitlab_auth, ldap_auth...
+    for (const section of [config.googleAuth, config.oidcAuth]) {
+      if (section === undefined) continue;
+      const key = section.section;
+      const clientSecret =
+        section.clientSecretFile === undefined
+          ? section.clientSecret
+          : await readSecretFile(section.clientSecretFile, `${key}.client_secret_file`);
+      const cookieSecret =
+        section.cookieSecretFile === undefined
+          ? (section.cookieSecret ?? "")
+          : await readSecretFile(section.cookieSecretFile, `${key}.cookie_secret_file`);
+      if (section.cookieSecretFile !== undefined && cookieSecret.length < 32) {
+        throw new RegauthError(
+          "ERR_CONFIG_INVALID",
+          `${key}.cookie_secret_file: ${section.cookieSecretFile} holds fewer than 32 characters; expected at least 32 characters of secret text`,
+        );
+      }
+      // Loaded only when configured: openid-client stays out of a server without it.
+      const oidc = await import("@regauth/authn/oidc");
+      let store: RegistryPasswordStore;
+      if (section.redis) {
+        const redis = redisFor(section.redis, `${key}.redis`);
+        store = oidc.createRedisRegistryPasswordStore({
+          client: redis.client,
+          ...(section.redis.keyPrefix === undefined ? {} : { keyPrefix: section.redis.keyPrefix }),
+        });
+      } else {
+        memoryStores[key] ??= oidc.createMemoryRegistryPasswordStore();
+        store = memoryStores[key];
+      }
+      const login = inSection(
+        key,
+        () =>
+          oidc.createOidcLogin({
+            ...oidcOptions(section, clientSecret, cookieSecret),
+            store,
+            logger,
+          }),
+        OIDC_KEYS,
+      );
+      authenticators.push(login.authenticator);
+      oidcLogins.push({ section: key, path: section.path, login });
     }
     if (config.ldapAuth) {
       const section = config.ldapAuth;
@@ -266,6 +428,28 @@ export async function createConfiguredHandler(
         inSection("ext_authz", () => createExtAuthorizer({ ...ext, logger, name: "ext_authz" })),
       );
     }
+    if (config.token.refreshTokens) {
+      const section = config.token.refreshTokens;
+      let store: RefreshTokenStore;
+      if (section.redis) {
+        const redis = redisFor(section.redis, "token.refresh_tokens.redis");
+        const { createRedisRefreshTokenStore } = await import("@regauth/core/redis");
+        store = createRedisRefreshTokenStore({
+          client: redis.client,
+          ...(section.redis.keyPrefix === undefined ? {} : { keyPrefix: section.redis.keyPrefix }),
+        });
+      } else {
+        memoryStores.refreshTokens ??= createMemoryRefreshTokenStore();
+        store = memoryStores.refreshTokens;
+      }
+      refreshTokens = inSection("token.refresh_tokens", () =>
+        createRefreshTokens({
+          store,
+          lifetime: section.lifetime,
+          bindClientId: section.bindClientId,
+        }),
+      );
+    }
   } catch (error) {
     await closeAll();
     throw error;
@@ -288,13 +472,20 @@ export async function createConfiguredHandler(
     realm,
     logger,
     ...realIp,
+    ...(refreshTokens === undefined ? {} : { refreshTokens }),
   });
 
   const prefix = config.server.pathPrefix;
   const routes = new Set([`${prefix}/auth`, `${prefix}/auth/token`]);
   const realIpHeader = config.server.realIpHeader;
   const handler: TokenHandler = async (request: Request, context?: RequestContext) => {
-    if (!routes.has(new URL(request.url).pathname)) return errorBody(404, "NOT_FOUND", "not found");
+    const pathname = new URL(request.url).pathname;
+    if (!routes.has(pathname)) {
+      for (const { path, login } of oidcLogins) {
+        if (pathname === path || pathname.startsWith(`${path}/`)) return login.handler(request);
+      }
+      return errorBody(404, "NOT_FOUND", "not found");
+    }
     if (realIpHeader !== undefined && !request.headers.has(realIpHeader)) {
       return errorBody(400, "INVALID_REQUEST", `the ${realIpHeader} header is required`);
     }
@@ -308,6 +499,8 @@ export async function createConfiguredHandler(
     authorizers,
     acl,
     aclMongo,
+    refreshTokens,
+    oidcLogins,
     async ready() {
       const results = await Promise.allSettled(waitFor.map((member) => member.ready()));
       const failed = results.findIndex((result) => result.status === "rejected");

@@ -2,7 +2,9 @@ export { type CliIo, main } from "./cli/main.js";
 export {
   type ConfiguredHandler,
   type ConfiguredHandlerOptions,
+  type ConfiguredOidcLogin,
   createConfiguredHandler,
+  type MemoryStores,
 } from "./create-configured-handler.js";
 export {
   createExtAuthenticator,
@@ -27,6 +29,9 @@ export {
   loadConfig,
   type MongoAuthSection,
   type MongoDialInfo,
+  type OidcAuthSection,
+  type RedisSection,
+  type RefreshTokensSection,
   type RegauthConfig,
   type ServerSection,
   type TokenSection,

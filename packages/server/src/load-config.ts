@@ -1,7 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { type AclEntry, aclSchema } from "@regauth/authz";
-import { parseOptions, RegauthError } from "@regauth/core";
+import {
+  DEFAULT_REFRESH_TOKEN_LIFETIME,
+  MAX_REFRESH_TOKEN_LIFETIME,
+  MIN_REFRESH_TOKEN_LIFETIME,
+  parseOptions,
+  RegauthError,
+} from "@regauth/core";
 import { DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME } from "@regauth/token";
 import { isDocument, parseDocument } from "yaml";
 import { z } from "zod";
@@ -9,6 +15,7 @@ import {
   type AclMongoFile,
   aclMongoSchema,
   type DialInfoFile,
+  duration,
   type LdapAuthFile,
   ldapAuthSchema,
   ldapTlsMode,
@@ -21,6 +28,14 @@ import {
   DEFAULT_EXT_MAX_OUTPUT_BYTES,
   DEFAULT_EXT_TIMEOUT_MS,
 } from "./internal/ext-options.js";
+import {
+  type GoogleAuthFile,
+  googleAuthSchema,
+  type OidcAuthFile,
+  oidcAuthSchema,
+  type RedisFile,
+  redisSchema,
+} from "./internal/oidc-sections.js";
 
 /**
  * The `server` section: where and how the token endpoint listens.
@@ -63,6 +78,9 @@ export interface ServerSection {
  * - `x5c` (regauth extension): also send the certificate chain in the
  *   token header (`x5c`), which registry 2.x and 3.x verify against
  *   their `rootcertbundle` whatever the `kid`.
+ * - `refreshTokens` (`refresh_tokens`, regauth extension): see
+ *   {@link RefreshTokensSection}; `undefined` (the default, as docker_auth,
+ *   which has none): no refresh token is ever issued.
  */
 export interface TokenSection {
   readonly issuer: string;
@@ -72,6 +90,114 @@ export interface TokenSection {
   readonly disableLegacyKeyId: boolean;
   readonly services: readonly string[] | undefined;
   readonly x5c: boolean;
+  readonly refreshTokens: RefreshTokensSection | undefined;
+}
+
+/**
+ * A `redis` mapping: where a store shared by several instances lives.
+ *
+ * - `url`: `redis://[user:password@]HOST[:PORT][/DB]` or `rediss://...`
+ *   (write the password as `${REDIS_URL}` or `${REDIS_PASSWORD}`); never
+ *   printed whole (`check` shows the host).
+ * - `keyPrefix` (`key_prefix`): prepended to every key. Default: the store's
+ *   (`regauth:refresh:` for refresh tokens, `regauth:oidc:` for registry passwords).
+ *
+ * The connection is opened on first use (`regauth check` never connects);
+ * `regauth serve` waits for it before serving, as for MongoDB.
+ */
+export interface RedisSection {
+  readonly url: string;
+  readonly keyPrefix: string | undefined;
+}
+
+/**
+ * `token.refresh_tokens` (regauth extension): refresh tokens (the OAuth2
+ * grant of distribution's token spec, which docker_auth never had), made by
+ * `createRefreshTokens` from `@regauth/core`. A `docker login` (GET with
+ * `offline_token=true`) and a POST with `access_type=offline` then get a
+ * `refresh_token`, and POST `grant_type=refresh_token` is served.
+ *
+ * - `lifetime`: seconds a refresh token lives (written as a Go duration,
+ *   `"720h"`), 60 to 31 536 000. Default 2 592 000 (30 days, `720h`).
+ * - `bindClientId` (`bind_client_id`): refuse a token presented with another
+ *   `client_id` than the one it was issued to. Default `true`.
+ * - `redis`: keep them in Redis (shared by every instance, kept across
+ *   restarts); default: this process's memory, kept across config reloads
+ *   but lost on restart.
+ */
+export interface RefreshTokensSection {
+  readonly lifetime: number;
+  readonly bindClientId: boolean;
+  readonly redis: RedisSection | undefined;
+}
+
+/**
+ * An `oidc_auth` or `google_auth` section, resolved: sign-in at an OpenID
+ * Connect provider for registry passwords (`createOidcLogin` from
+ * `@regauth/authn/oidc`; its options are named in brackets).
+ *
+ * - `section`: `"oidc_auth"` or `"google_auth"`, also the authenticator's name.
+ * - `issuer` [`issuer`]: the provider. `google_auth`: `https://accounts.google.com`.
+ * - `clientId` (`client_id`), `clientSecret` (`client_secret`, for a
+ *   `${ENV}` reference) or `clientSecretFile` (`client_secret_file`, read and
+ *   trimmed when the server is built) [`clientId`, `clientSecret`]; without a
+ *   secret the client is public and PKCE alone binds the code.
+ * - `baseUrl` (`base_url`) [`baseUrl`]: the public URL of the sign-in pages.
+ *   When `base_url` is an origin only (`https://auth.example.com`), the path
+ *   `<path_prefix>/oidc_auth` (or `<path_prefix>/google_auth`, docker_auth's
+ *   route) is appended. `path`: its path, where `regauth serve` serves the
+ *   pages; `redirectUri`: `<baseUrl>/callback`, to register at the provider.
+ * - `cookieSecret` (`cookie_secret`) or `cookieSecretFile`
+ *   (`cookie_secret_file`) [`cookieSecret`]: at least 32 characters; every
+ *   instance needs the same.
+ * - `registryHost` (`registry_url`, docker_auth's oidc_auth key; a host or a
+ *   URL) [`registryHost`]: for the `docker login` line shown.
+ * - `scopes` [`scopes`]: default `["openid", "email"]`.
+ * - `authorizationParams` (`authorization_params`) [`authorizationParams`]:
+ *   `google_auth` defaults to `{access_type: offline, prompt: consent}` (so
+ *   Google gives the refresh token the re-check needs) and adds `hd` when
+ *   `domain` is set; what the file gives is merged over that.
+ * - `accountClaim` (`user_claim`) [`accountClaim`]: default `email`.
+ * - `labelClaims` (`labels_claims`: a list of claims, each a label of the
+ *   same name as in docker_auth, or a mapping of label to claim) [`labelClaims`].
+ * - `allowedDomains` (`allowed_domains`; google_auth's `domain`) [`allowedDomains`].
+ * - `passwordLifetime`, `recheckInterval`, `loginTimeout`, `sessionLifetime`
+ *   (`password_lifetime`, `recheck_interval`, `login_timeout`,
+ *   `session_lifetime`, Go durations) in seconds, `maxPasswordsPerAccount`
+ *   (`max_passwords_per_account`), `providerName` (`provider_name`),
+ *   `allowInsecureHttp` (`allow_insecure_http`): as `createOidcLogin`;
+ *   `undefined` keeps its default.
+ * - `httpTimeoutMs` (`http_timeout`: a Go duration; google_auth also takes
+ *   seconds, docker_auth's type): each call to the provider. Default 10000.
+ * - `redis`: keep registry passwords in Redis; default: memory (kept across
+ *   config reloads, lost on restart).
+ */
+export interface OidcAuthSection {
+  readonly section: "oidc_auth" | "google_auth";
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string | undefined;
+  readonly clientSecretFile: string | undefined;
+  readonly baseUrl: string;
+  readonly path: string;
+  readonly redirectUri: string;
+  readonly cookieSecret: string | undefined;
+  readonly cookieSecretFile: string | undefined;
+  readonly registryHost: string;
+  readonly scopes: readonly string[] | undefined;
+  readonly authorizationParams: Readonly<Record<string, string>>;
+  readonly accountClaim: string | undefined;
+  readonly labelClaims: Readonly<Record<string, string>>;
+  readonly allowedDomains: readonly string[];
+  readonly passwordLifetime: number | undefined;
+  readonly recheckInterval: number | undefined;
+  readonly maxPasswordsPerAccount: number | undefined;
+  readonly loginTimeout: number | undefined;
+  readonly sessionLifetime: number | undefined;
+  readonly providerName: string | undefined;
+  readonly allowInsecureHttp: boolean;
+  readonly httpTimeoutMs: number;
+  readonly redis: RedisSection | undefined;
 }
 
 /**
@@ -213,8 +339,8 @@ export interface AclMongoSection {
  *
  * - `path`: the file it was loaded from, if any.
  * - The chains run in docker_auth's order: authenticators `users`,
- *   `ext_auth`, `ldap_auth`, `mongo_auth`; authorizers `acl`, `acl_mongo`,
- *   `ext_authz`.
+ *   `ext_auth`, `google_auth`, `oidc_auth`, `ldap_auth`, `mongo_auth`;
+ *   authorizers `acl`, `acl_mongo`, `ext_authz`.
  */
 export interface RegauthConfig {
   readonly path: string | undefined;
@@ -227,6 +353,8 @@ export interface RegauthConfig {
   readonly ldapAuth: LdapAuthSection | undefined;
   readonly mongoAuth: MongoAuthSection | undefined;
   readonly aclMongo: AclMongoSection | undefined;
+  readonly oidcAuth: OidcAuthSection | undefined;
+  readonly googleAuth: OidcAuthSection | undefined;
 }
 
 /**
@@ -249,10 +377,10 @@ export interface LoadConfigOptions {
 
 /** docker_auth sections regauth does not offer, with what to do instead. */
 const UNSUPPORTED_SECTIONS: Readonly<Record<string, string>> = {
-  google_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
-  github_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
-  oidc_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
-  gitlab_auth: "browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
+  github_auth:
+    "GitHub is not an OpenID Connect provider for users; use ext_auth or a custom Authenticator",
+  gitlab_auth:
+    "write it as oidc_auth with issuer: https://gitlab.com (or your GitLab's URL): GitLab is an OpenID Connect provider",
   xorm_auth: "SQL backends are not offered; use ext_auth or a custom Authenticator",
   acl_xorm: "SQL backends are not offered; use ext_authz or a custom Authorizer",
   plugin_authn: "Go plugins cannot load in Node; use ext_auth or a custom Authenticator",
@@ -308,6 +436,20 @@ const tokenSchema = z.strictObject({
   disable_legacy_key_id: z.boolean().default(false),
   services: z.array(z.string().min(1)).min(1).optional(),
   x5c: z.boolean().default(false),
+  refresh_tokens: z
+    .strictObject(
+      {
+        lifetime: duration(MIN_REFRESH_TOKEN_LIFETIME * 1000, MAX_REFRESH_TOKEN_LIFETIME * 1000)
+          .optional()
+          .transform((ms) =>
+            ms === undefined ? DEFAULT_REFRESH_TOKEN_LIFETIME : Math.round(ms / 1000),
+          ),
+        bind_client_id: z.boolean({ error: "expected true or false" }).default(true),
+        redis: redisSchema.optional(),
+      },
+      { error: "expected a mapping with lifetime, bind_client_id and redis ({} for the defaults)" },
+    )
+    .optional(),
 });
 
 const userSchema = z
@@ -348,6 +490,8 @@ const fileSchema = z
       ldap_auth: ldapAuthSchema.optional(),
       mongo_auth: mongoAuthSchema.optional(),
       acl_mongo: aclMongoSchema.optional(),
+      oidc_auth: oidcAuthSchema.optional(),
+      google_auth: googleAuthSchema.optional(),
       ...Object.fromEntries(
         Object.entries(UNSUPPORTED_SECTIONS).map(([key, why]) => [
           key,
@@ -382,12 +526,43 @@ const fileSchema = z
       file.users === undefined &&
       file.ext_auth === undefined &&
       file.ldap_auth === undefined &&
-      file.mongo_auth === undefined
+      file.mongo_auth === undefined &&
+      file.oidc_auth === undefined &&
+      file.google_auth === undefined
     ) {
       issue(
         ["users"],
-        "no authentication configured: add users (an empty map denies everyone), ext_auth, ldap_auth or mongo_auth",
+        "no authentication configured: add users (an empty map denies everyone), ext_auth, ldap_auth, mongo_auth, oidc_auth or google_auth",
       );
+    }
+    const prefix = file.server.path_prefix.replace(/\/+$/, "");
+    const taken = [`${prefix}/auth`, `${prefix}/auth/token`];
+    const pagePaths: Array<[string, string]> = [];
+    for (const key of ["google_auth", "oidc_auth"] as const) {
+      const section = file[key];
+      if (section === undefined) continue;
+      // A base_url that failed its own check is reported there.
+      if (!URL.canParse(section.base_url)) continue;
+      const path = pagesPath(section.base_url, prefix, key);
+      if (taken.some((route) => route === path || route.startsWith(`${path}/`))) {
+        issue(
+          [key, "base_url"],
+          `the sign-in pages cannot be at ${path}: the token endpoint is at ${prefix}/auth; use another path, such as ${prefix}/${key}`,
+        );
+      }
+      for (const [other, otherPath] of pagePaths) {
+        if (
+          path === otherPath ||
+          path.startsWith(`${otherPath}/`) ||
+          otherPath.startsWith(`${path}/`)
+        ) {
+          issue(
+            [key, "base_url"],
+            `the sign-in pages need another path than ${other}'s (${otherPath})`,
+          );
+        }
+      }
+      pagePaths.push([key, path]);
     }
     if (file.acl === undefined && file.acl_mongo === undefined && file.ext_authz === undefined) {
       issue(
@@ -409,6 +584,75 @@ const fileSchema = z
   });
 
 type FileConfig = z.output<typeof fileSchema>;
+
+/** The path of the sign-in pages: `base_url`'s, or `<prefix>/<section>` when it has none. */
+function pagesPath(baseUrl: string, prefix: string, section: string): string {
+  const path = new URL(baseUrl).pathname.replace(/\/+$/, "");
+  return path === "" ? `${prefix}/${section}` : path;
+}
+
+function redisSection(redis: RedisFile | undefined): RedisSection | undefined {
+  return redis === undefined ? undefined : { url: redis.url, keyPrefix: redis.key_prefix };
+}
+
+/** Google's issuer (`GOOGLE_ISSUER` of `@regauth/authn/oidc`, not imported: openid-client stays unloaded). */
+const GOOGLE_ISSUER = "https://accounts.google.com";
+const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
+
+function oidcSection(
+  key: "oidc_auth" | "google_auth",
+  section: OidcAuthFile | GoogleAuthFile | undefined,
+  prefix: string,
+  at: (path: string) => string,
+): OidcAuthSection | undefined {
+  if (section === undefined) return undefined;
+  const google = key === "google_auth";
+  const url = new URL(section.base_url);
+  const path = pagesPath(section.base_url, prefix, key);
+  const baseUrl = `${url.origin}${path}`;
+  const domain = "domain" in section ? section.domain : undefined;
+  const labels = section.labels_claims ?? [];
+  return {
+    section: key,
+    issuer:
+      "issuer" in section && typeof section.issuer === "string" ? section.issuer : GOOGLE_ISSUER,
+    clientId: section.client_id,
+    clientSecret: section.client_secret,
+    clientSecretFile:
+      section.client_secret_file === undefined ? undefined : at(section.client_secret_file),
+    baseUrl,
+    path,
+    redirectUri: `${baseUrl}/callback`,
+    cookieSecret: section.cookie_secret,
+    cookieSecretFile:
+      section.cookie_secret_file === undefined ? undefined : at(section.cookie_secret_file),
+    registryHost: section.registry_url,
+    scopes: section.scopes,
+    authorizationParams: {
+      ...(google ? { access_type: "offline", prompt: "consent" } : {}),
+      ...(google && domain !== undefined ? { hd: domain } : {}),
+      ...section.authorization_params,
+    },
+    accountClaim: section.user_claim,
+    labelClaims: Array.isArray(labels)
+      ? Object.fromEntries(labels.map((claim) => [claim, claim]))
+      : labels,
+    allowedDomains: section.allowed_domains ?? (domain === undefined ? [] : [domain]),
+    passwordLifetime: seconds(section.password_lifetime),
+    recheckInterval: seconds(section.recheck_interval),
+    maxPasswordsPerAccount: section.max_passwords_per_account,
+    loginTimeout: seconds(section.login_timeout),
+    sessionLifetime: seconds(section.session_lifetime),
+    providerName: section.provider_name ?? (google ? "Google" : undefined),
+    allowInsecureHttp: section.allow_insecure_http,
+    httpTimeoutMs: section.http_timeout ?? DEFAULT_HTTP_TIMEOUT_MS,
+    redis: redisSection(section.redis),
+  };
+}
+
+function seconds(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms / 1000);
+}
 
 function configError(message: string, cause?: unknown): RegauthError {
   return new RegauthError(
@@ -558,7 +802,8 @@ function aclMongoSection(
  *
  * Sections: `server` (addr, path_prefix, certificate, key, real_ip_header,
  * real_ip_pos), `token` (issuer, expiration, certificate, key,
- * disable_legacy_key_id; regauth adds services, x5c), `users`, `acl`,
+ * disable_legacy_key_id; regauth adds services, x5c, refresh_tokens.{lifetime,
+ * bind_client_id, redis}), `users`, `acl`,
  * `ext_auth`, `ext_authz` (regauth adds timeout_ms, max_concurrent,
  * max_output_bytes), `ldap_auth` (addr, tls, insecure_tls_skip_verify,
  * ca_certificate, bind_dn, bind_password_file, initial_bind_as_user, base,
@@ -567,10 +812,18 @@ function aclMongoSection(
  * allow_passwordless, create_index) and `acl_mongo` (dial_info, collection,
  * cache_ttl), where `dial_info` takes mgo's keys (addrs, database, timeout,
  * username, password, password_file, source, replicasetname, direct,
- * mechanism, enable_tls, poollimit). docker_auth sections regauth does not
- * offer (google_auth, github_auth, oidc_auth, gitlab_auth, plugin_authn,
- * casbin_authz...) and every unknown key are errors naming their path:
- * nothing is ignored.
+ * mechanism, enable_tls, poollimit), `oidc_auth` (issuer, client_id,
+ * client_secret, client_secret_file, base_url, cookie_secret,
+ * cookie_secret_file, registry_url, scopes, authorization_params, user_claim,
+ * labels_claims, allowed_domains, password_lifetime, recheck_interval,
+ * max_passwords_per_account, login_timeout, session_lifetime, provider_name,
+ * allow_insecure_http, http_timeout, redis) and `google_auth` (the same keys
+ * but issuer, which is Google's, plus docker_auth's domain; see
+ * {@link OidcAuthSection}), where `redis` is `{url, key_prefix}`. docker_auth
+ * sections regauth does not offer (github_auth, gitlab_auth, plugin_authn,
+ * casbin_authz...), docker_auth keys that do not apply (google_auth's
+ * token_db...) and every unknown key are errors naming their path: nothing
+ * is ignored.
  *
  * Strings outside `acl` may reference environment variables as `${NAME}`
  * (NAME upper case; `$${NAME}` is a literal); lower-case `${account}` and the
@@ -579,10 +832,11 @@ function aclMongoSection(
  * folder. `users.NAME.password_file` (regauth extension) reads the bcrypt
  * hash from a file.
  *
- * Keys, certificates, programs, CA files and the LDAP and MongoDB password
- * files are read when a server is built from the config
- * (`createConfiguredHandler`), not here, and the directory and database are
- * first reached then too.
+ * Keys, certificates, programs, CA files, the LDAP and MongoDB password
+ * files and the OpenID Connect client and cookie secret files are read when
+ * a server is built from the config (`createConfiguredHandler`), not here,
+ * and the directory, database, Redis and identity provider are first reached
+ * then too.
  *
  * @param source `{ path }` of a file, or `{ text, baseDir? }`.
  * @param options See {@link LoadConfigOptions}.
@@ -592,8 +846,9 @@ function aclMongoSection(
  *   dotted path (`acl[2].match.nmae: unknown key`, `token.expiration:
  *   expected at least 60 seconds`, `ldap_auth.labels.groups.attribute:
  *   expected an attribute name such as memberOf`, `acl_mongo.cache_ttl:
- *   expected a duration such as "10s", "1m" or "1m30s"`, `google_auth:
- *   docker_auth's google_auth is not supported: ...`); an unset variable (`token.key: environment variable
+ *   expected a duration such as "10s", "1m" or "1m30s"`, `github_auth:
+ *   docker_auth's github_auth is not supported: ...`, `google_auth.token_db:
+ *   docker_auth's token_db (LevelDB) is not applicable: ...`); an unset variable (`token.key: environment variable
  *   KEY_PATH is not set`). Values are never quoted.
  *
  * @example
@@ -661,12 +916,13 @@ export async function loadConfig(
     throw new RegauthError("ERR_INTERNAL", "token certificate and key missing after validation");
   }
 
+  const prefix = file.server.path_prefix.replace(/\/+$/, "");
   return {
     path,
     server: {
       addr: file.server.addr,
       ...parseAddr(file.server.addr),
-      pathPrefix: file.server.path_prefix.replace(/\/+$/, ""),
+      pathPrefix: prefix,
       certificate: serverCert,
       key: serverKey,
       realIpHeader: file.server.real_ip_header,
@@ -680,6 +936,14 @@ export async function loadConfig(
       disableLegacyKeyId: file.token.disable_legacy_key_id,
       services: file.token.services,
       x5c: file.token.x5c,
+      refreshTokens:
+        file.token.refresh_tokens === undefined
+          ? undefined
+          : {
+              lifetime: file.token.refresh_tokens.lifetime,
+              bindClientId: file.token.refresh_tokens.bind_client_id,
+              redis: redisSection(file.token.refresh_tokens.redis),
+            },
     },
     users,
     acl: file.acl,
@@ -688,6 +952,8 @@ export async function loadConfig(
     ldapAuth: ldapSection(file.ldap_auth, at),
     mongoAuth: mongoAuthSection(file.mongo_auth, at),
     aclMongo: aclMongoSection(file.acl_mongo, at),
+    oidcAuth: oidcSection("oidc_auth", file.oidc_auth, prefix, at),
+    googleAuth: oidcSection("google_auth", file.google_auth, prefix, at),
   };
 }
 

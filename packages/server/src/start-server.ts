@@ -7,7 +7,11 @@ import { basename, dirname } from "node:path";
 import { isRegauthError, type Logger, silentLogger } from "@regauth/core";
 import { toNodeListener } from "@regauth/core/node";
 import type { RegistryTokenIssuer } from "@regauth/token";
-import { type ConfiguredHandler, createConfiguredHandler } from "./create-configured-handler.js";
+import {
+  type ConfiguredHandler,
+  createConfiguredHandler,
+  type MemoryStores,
+} from "./create-configured-handler.js";
 import { loadConfig, type RegauthConfig } from "./load-config.js";
 
 /**
@@ -69,8 +73,12 @@ function describe(error: unknown): string {
  * serving and logs why. `server` settings (address, TLS) need a restart; a
  * change there is logged and the rest applies.
  *
- * The MongoDB backends (`mongo_auth`, `acl_mongo`) must be ready before a
- * config serves (see `ConfiguredHandler.ready`), as docker_auth connects at
+ * Refresh tokens (`token.refresh_tokens`) and the registry passwords of
+ * `google_auth` and `oidc_auth` kept in memory (no `redis`) survive a
+ * reload: every build of this server shares the same memory stores.
+ *
+ * The MongoDB backends (`mongo_auth`, `acl_mongo`) and the Redis stores must
+ * be ready before a config serves (see `ConfiguredHandler.ready`), as docker_auth connects at
  * start-up: a database that cannot be reached fails the start, and a reload
  * keeps the previous config.
  *
@@ -87,12 +95,14 @@ function describe(error: unknown): string {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const log = options.logger ?? silentLogger;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  // Refresh tokens and registry passwords kept in memory outlive a reload.
+  const memoryStores: MemoryStores = {};
   const load = async () => {
     const config = await loadConfig(
       { path: options.configPath },
       { env: options.env ?? process.env },
     );
-    const built = await createConfiguredHandler(config, { logger: log });
+    const built = await createConfiguredHandler(config, { logger: log, memoryStores });
     try {
       // As docker_auth: a database that cannot be reached stops the start (or the reload).
       await built.ready();

@@ -84,6 +84,7 @@ describe("loadConfig", () => {
       disableLegacyKeyId: true,
       services: undefined,
       x5c: false,
+      refreshTokens: undefined,
     });
     expect(config.users).toEqual({
       admin: { password: ADMIN_HASH, labels: { groups: ["admins"] } },
@@ -201,8 +202,8 @@ acl:
     });
 
     it("docker_auth keys regauth does not offer", async () => {
-      expect(await configError(MINIMAL("google_auth: {client_id: x}"))).toBe(
-        "google_auth: docker_auth's google_auth is not supported: browser OAuth logins are not offered; use ext_auth or a custom Authenticator",
+      expect(await configError(MINIMAL("github_auth: {client_id: x}"))).toBe(
+        "github_auth: docker_auth's github_auth is not supported: GitHub is not an OpenID Connect provider for users; use ext_auth or a custom Authenticator",
       );
       expect(
         await configError(
@@ -228,7 +229,7 @@ acl:
         await configError(MINIMAL("").replace("users: {}", "users: {a: {password: plain}}")),
       ).toBe("users.a.password: expected a bcrypt hash ($2a$, $2b$ or $2y$)");
       expect(await configError(MINIMAL("").replace("users: {}\n", ""))).toBe(
-        "users: no authentication configured: add users (an empty map denies everyone), ext_auth, ldap_auth or mongo_auth",
+        "users: no authentication configured: add users (an empty map denies everyone), ext_auth, ldap_auth, mongo_auth, oidc_auth or google_auth",
       );
       expect(await configError(MINIMAL("").replace(", key: signing-key.pem", ""))).toBe(
         "token.key: required with the other of certificate and key",

@@ -3,21 +3,18 @@ import {
   type AuthnRequest,
   type AuthnResult,
   type Labels,
-  type Logger,
   parseOptions,
   RegauthError,
 } from "@regauth/core";
-import type { MongoClient, MongoClientOptions } from "mongodb";
+import {
+  describeMongoId as describeId,
+  type MongoBackendOptions,
+  mongoBackendSchema,
+  openMongoConnection,
+  withTimeout,
+} from "@regauth/core/mongodb";
 import { z } from "zod";
 import { BCRYPT_HASH, bcryptCost, checkBcryptUser, spendDecoy } from "../internal/bcrypt-users.js";
-import {
-  connectionShape,
-  describeId,
-  loggerSchema,
-  openConnection,
-  refineConnection,
-  withTimeout,
-} from "./internal/connection.js";
 
 /**
  * Options of {@link createMongoAuthenticator}.
@@ -50,17 +47,9 @@ import {
  * - `logger`: a pino-shaped logger for malformed user documents and index
  *   problems. Default: silent. Passwords and hashes are never logged.
  */
-export interface MongoAuthenticatorOptions {
-  readonly uri?: string | undefined;
-  readonly client?: MongoClient | undefined;
-  readonly clientOptions?: MongoClientOptions | undefined;
-  readonly database: string;
-  readonly collection?: string | undefined;
+export interface MongoAuthenticatorOptions extends MongoBackendOptions {
   readonly createIndex?: boolean | undefined;
   readonly allowPasswordless?: boolean | undefined;
-  readonly timeoutMs?: number | undefined;
-  readonly name?: string | undefined;
-  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -88,25 +77,13 @@ interface UserDocument {
   labels?: unknown;
 }
 
-const optionsSchema = z
-  .strictObject(
-    {
-      ...connectionShape,
-      collection: z
-        .string({ error: "expected a collection name" })
-        .min(1, { error: "expected a collection name" })
-        .default("users"),
-      createIndex: z.boolean({ error: "expected a boolean" }).default(true),
-      allowPasswordless: z.boolean({ error: "expected a boolean" }).default(false),
-      name: z
-        .string({ error: "expected a string" })
-        .min(1, { error: "expected a non-empty name" })
-        .default("mongodb"),
-      logger: loggerSchema,
-    },
-    { error: "expected an options object with database and uri or client" },
-  )
-  .superRefine(refineConnection);
+const optionsSchema = mongoBackendSchema(
+  { collection: "users", name: "mongodb" },
+  {
+    createIndex: z.boolean({ error: "expected a boolean" }).default(true),
+    allowPasswordless: z.boolean({ error: "expected a boolean" }).default(false),
+  },
+);
 
 const labelsSchema = z.record(
   z.string(),
@@ -176,7 +153,7 @@ class IndexNotUnique extends Error {
  */
 export function createMongoAuthenticator(options: MongoAuthenticatorOptions): MongoAuthenticator {
   const config = parseOptions(optionsSchema, options);
-  const connection = openConnection(config);
+  const connection = openMongoConnection(config);
   const users = connection.collection<UserDocument>(config.collection);
   const log = config.logger;
   const where = { authenticator: config.name, collection: config.collection };

@@ -3,23 +3,20 @@ import {
   type AuthzRequest,
   type AuthzResult,
   isRegauthError,
-  type Logger,
   parseOptions,
   RegauthError,
 } from "@regauth/core";
-import type { MongoClient, MongoClientOptions } from "mongodb";
+import {
+  describeMongoId as describeId,
+  type MongoBackendOptions,
+  mongoBackendSchema,
+  openMongoConnection,
+  withTimeout,
+} from "@regauth/core/mongodb";
 import { z } from "zod";
 import { type AclEntry, aclEntrySchema } from "../acl-schema.js";
 import type { AclAuthorizer, AclDecision } from "../create-acl-authorizer.js";
 import { compileAcl } from "../internal/acl-engine.js";
-import {
-  connectionShape,
-  describeId,
-  loggerSchema,
-  openConnection,
-  refineConnection,
-  withTimeout,
-} from "./internal/connection.js";
 
 /**
  * Options of {@link createMongoAclAuthorizer}.
@@ -47,16 +44,8 @@ import {
  *   when the previous rules stay in force, at `error` when there are none;
  *   loads at `info`/`debug`. Default: silent.
  */
-export interface MongoAclAuthorizerOptions {
-  readonly uri?: string | undefined;
-  readonly client?: MongoClient | undefined;
-  readonly clientOptions?: MongoClientOptions | undefined;
-  readonly database: string;
-  readonly collection?: string | undefined;
+export interface MongoAclAuthorizerOptions extends MongoBackendOptions {
   readonly cacheTtl?: number | undefined;
-  readonly timeoutMs?: number | undefined;
-  readonly name?: string | undefined;
-  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -135,28 +124,16 @@ interface Snapshot {
   readonly loadedAt: Date;
 }
 
-const optionsSchema = z
-  .strictObject(
-    {
-      ...connectionShape,
-      collection: z
-        .string({ error: "expected a collection name" })
-        .min(1, { error: "expected a collection name" })
-        .default("acl"),
-      cacheTtl: z
-        .number({ error: "expected a number of seconds" })
-        .min(0.1, { error: "expected at least 0.1 seconds" })
-        .max(86_400, { error: "expected at most 86400 seconds" })
-        .default(60),
-      name: z
-        .string({ error: "expected a string" })
-        .min(1, { error: "expected a non-empty name" })
-        .default("mongodb-acl"),
-      logger: loggerSchema,
-    },
-    { error: "expected an options object with database and uri or client" },
-  )
-  .superRefine(refineConnection);
+const optionsSchema = mongoBackendSchema(
+  { collection: "acl", name: "mongodb-acl" },
+  {
+    cacheTtl: z
+      .number({ error: "expected a number of seconds" })
+      .min(0.1, { error: "expected at least 0.1 seconds" })
+      .max(86_400, { error: "expected at most 86400 seconds" })
+      .default(60),
+  },
+);
 
 /** While no rules are in force, a request starts a load at most this often (milliseconds). */
 const RETRY_WITHOUT_RULES_MS = 1_000;
@@ -213,7 +190,7 @@ const MAX_REPORTED = 5;
  */
 export function createMongoAclAuthorizer(options: MongoAclAuthorizerOptions): MongoAclAuthorizer {
   const config = parseOptions(optionsSchema, options);
-  const connection = openConnection(config);
+  const connection = openMongoConnection(config);
   const rules = connection.collection<RuleDocument>(config.collection);
   const log = config.logger;
   const where = { authorizer: config.name, collection: config.collection };

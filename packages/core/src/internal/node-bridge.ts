@@ -102,7 +102,12 @@ export function toWebRequest(
   }
   const method = incoming.method ?? "GET";
   const controller = new AbortController();
-  outgoing.once("close", () => controller.abort());
+  // `close` also follows every answer sent in full: abort only when the client
+  // left first. An abort per request costs a DOMException with its stack and
+  // an event through undici's signals, several times node:http's own work.
+  outgoing.once("close", () => {
+    if (!outgoing.writableFinished) controller.abort();
+  });
   const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
   if (method !== "GET" && method !== "HEAD") {
     if (body.kind === "stream") {

@@ -8,6 +8,7 @@ import { pino } from "pino";
 import { createConfiguredHandler } from "../create-configured-handler.js";
 import { ensureDevConfig } from "../ensure-dev-config.js";
 import { explainAccess, formatExplanation } from "../explain-access.js";
+import { redisWhere } from "../internal/redis-client.js";
 import { loadConfig, type MongoDialInfo, type RegauthConfig } from "../load-config.js";
 import { registryTokenConfig } from "../registry-token-config.js";
 import { startServer } from "../start-server.js";
@@ -36,7 +37,8 @@ const USAGE = `usage: regauth <command> [options]
       --x5c             send the certificate in the tokens' x5c header
 
   check CONFIG          validate everything (YAML, schema, keys, programs,
-                        password files; LDAP and MongoDB are not contacted)
+                        password and secret files; LDAP, MongoDB, Redis and
+                        identity providers are not contacted)
                         and print the registry's auth.token block and the JWKS
       --realm URL       the realm to print (default: built from server.addr)
 
@@ -143,10 +145,14 @@ ${users}
   }
   const server = await startServer({ configPath, logger: log, watch: !values["no-watch"] });
   const block = registryTokenConfig(server.config, server.issuer, server.realm).yaml;
+  const signIn = [server.config.googleAuth, server.config.oidcAuth]
+    .filter((section) => section !== undefined)
+    .map((section) => `sign-in pages (${section.section}) at ${section.baseUrl}/\n`)
+    .join("");
   io.stdout.write(
     `${banner ?? ""}
 regauth token server listening on ${server.realm}
-
+${signIn}
 Paste this into the registry's config.yml (docker-registry 2.8):
 ${block}
 `,
@@ -171,7 +177,7 @@ function where(dial: MongoDialInfo, collection: string): string {
   return `${dial.database}.${collection} at ${dial.addrs.join(", ")}${dial.username === undefined ? "" : ` as ${dial.username}`}, timeout ${dial.timeoutMs / 1000} s`;
 }
 
-/** One line per LDAP or MongoDB section, and the warnings they deserve. */
+/** One line per LDAP, MongoDB, OpenID Connect or refresh token section, and the warnings they deserve. */
 function describeBackends(config: RegauthConfig): { lines: string[]; warnings: string[] } {
   const lines: string[] = [];
   const warnings: string[] = [];
@@ -209,6 +215,43 @@ function describeBackends(config: RegauthConfig): { lines: string[]; warnings: s
     if (config.mongoAuth.allowPasswordless) {
       warnings.push(
         "mongo_auth.allow_passwordless is true: a user document without a password accepts any password (docker_auth's behaviour)",
+      );
+    }
+  }
+  for (const oidc of [config.googleAuth, config.oidcAuth]) {
+    if (oidc === undefined) continue;
+    const key = oidc.section;
+    const labels = Object.entries(oidc.labelClaims).map(([label, claim]) =>
+      label === claim ? label : `${label} <- ${claim}`,
+    );
+    lines.push(
+      `  ${`${key}:`.padEnd(16)}${oidc.issuer} as client ${oidc.clientId}; sign-in at ${oidc.baseUrl}/ (redirect URI to register: ${oidc.redirectUri}); account <- ${oidc.accountClaim ?? "email"}${labels.length > 0 ? `; labels ${labels.join(", ")}` : ""}${oidc.allowedDomains.length > 0 ? `; domains ${oidc.allowedDomains.join(", ")}` : ""}; passwords ${oidc.redis ? `in redis at ${redisWhere(oidc.redis.url)}` : "in memory"}`,
+    );
+    if (oidc.redis === undefined) {
+      warnings.push(
+        `${key} keeps registry passwords in this process's memory: a restart signs everyone out and several instances do not share them; set ${key}.redis`,
+      );
+    }
+    if (oidc.allowInsecureHttp) {
+      warnings.push(
+        `${key}.allow_insecure_http is true: the provider is reached over plain HTTP; for tests only`,
+      );
+    }
+    const host = new URL(oidc.baseUrl).hostname;
+    if (oidc.baseUrl.startsWith("http:") && !["localhost", "127.0.0.1", "[::1]"].includes(host)) {
+      warnings.push(
+        `${key}.base_url is http: the sign-in cookies are not Secure and the password page travels in clear text; serve it over https`,
+      );
+    }
+  }
+  const refresh = config.token.refreshTokens;
+  if (refresh) {
+    lines.push(
+      `  refresh tokens: ${refresh.lifetime} s, ${refresh.bindClientId ? "bound to the client_id they were issued to" : "any client_id"}, ${refresh.redis ? `in redis at ${redisWhere(refresh.redis.url)}` : "in memory"}`,
+    );
+    if (refresh.redis === undefined) {
+      warnings.push(
+        "token.refresh_tokens keeps tokens in this process's memory: a restart ends them all and several instances do not share them; set token.refresh_tokens.redis",
       );
     }
   }

@@ -10,7 +10,7 @@ import { z } from "zod";
  * An optional string as docker_auth configs write one: absent, `null` (a key
  * with no value, as in `bind_dn:`) and `""` all mean "not set".
  */
-const optionalText = z
+export const optionalText = z
   .string({ error: "expected a string" })
   .nullish()
   .transform((value) => (value === null || value === "" ? undefined : value));
@@ -53,8 +53,11 @@ export function parseGoDuration(text: string): number | undefined {
   return at === 0 ? undefined : total;
 }
 
-/** A Go duration in a string, as milliseconds, within [minMs, maxMs]. */
-const duration = (minMs: number, maxMs: number, zeroMeansMs?: number) =>
+/**
+ * A Go duration in a string, as milliseconds, within [minMs, maxMs]; `"0"` is
+ * `zeroMeansMs` when given.
+ */
+export const duration = (minMs: number, maxMs: number, zeroMeansMs?: number) =>
   z
     .string({ error: 'expected a duration such as "10s" or "1m" (a bare number is not one)' })
     .transform((text, context) => {

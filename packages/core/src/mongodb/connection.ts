@@ -1,11 +1,55 @@
-import { type Logger, RegauthError, silentLogger } from "@regauth/core";
 import { type Collection, type Document, MongoClient, type MongoClientOptions } from "mongodb";
 import { z } from "zod";
+import { RegauthError } from "../errors.js";
+import { type Logger, silentLogger } from "../logger.js";
 
 /** Default of `timeoutMs`: how long one database operation may take, in milliseconds. */
-export const DEFAULT_TIMEOUT_MS = 5_000;
+export const DEFAULT_MONGO_TIMEOUT_MS = 5_000;
 
 const URI = /^mongodb(\+srv)?:\/\/\S+$/;
+
+/**
+ * Where a MongoDB backend's data is, and how long it may wait for it: the
+ * connection options every regauth MongoDB backend takes
+ * (`createMongoAuthenticator` in `@regauth/authn/mongodb`,
+ * `createMongoAclAuthorizer` in `@regauth/authz/mongodb`). Give `uri` or
+ * `client`, not both.
+ */
+export interface MongoConnectionOptions {
+  /**
+   * A `mongodb://` or `mongodb+srv://` connection string. The backend opens
+   * its own client on it (lazily: the driver connects on the first
+   * operation) and closes it in its `close()`. It may hold credentials: it is
+   * never logged nor put in an error message.
+   */
+  readonly uri?: string | undefined;
+  /** A `MongoClient` the service already has: used as is, never closed by the backend. */
+  readonly client?: MongoClient | undefined;
+  /** `MongoClientOptions` for the client opened from `uri` (TLS files, pool size...). Not allowed with `client`. */
+  readonly clientOptions?: MongoClientOptions | undefined;
+  /** The database name. Required. */
+  readonly database: string;
+  /**
+   * How long one database operation may take, in milliseconds, before the
+   * request fails (503). From 1 to 600000. Default `5000`. Also the server
+   * selection and connect timeouts of a client opened from `uri`.
+   */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * The options a regauth MongoDB backend shares beyond the connection: the
+ * collection it reads, its name and its logger. Each backend has its own
+ * defaults for `collection` and `name`.
+ */
+export interface MongoBackendOptions extends MongoConnectionOptions {
+  /** The collection the backend reads. */
+  readonly collection?: string | undefined;
+  /** How logs and errors name the backend. */
+  readonly name?: string | undefined;
+  /** A pino-shaped logger. Default: silent. */
+  readonly logger?: Logger | undefined;
+}
 
 /** Duck-typed so that a service's own copy of the driver is accepted too. */
 function isClient(value: unknown): value is MongoClient {
@@ -17,13 +61,7 @@ function isClient(value: unknown): value is MongoClient {
   );
 }
 
-/**
- * The zod shape of the connection options every MongoDB backend takes (`uri`
- * or `client`, `clientOptions`, `database`, `timeoutMs`), merged into each
- * backend's options schema. The same helper lives in @regauth/authn/mongodb:
- * the two packages do not depend on each other.
- */
-export const connectionShape = {
+const connectionShape = {
   uri: z
     .string({ error: "expected a string" })
     .regex(URI, { error: "expected a mongodb:// or mongodb+srv:// connection string" })
@@ -40,11 +78,10 @@ export const connectionShape = {
     .int({ error: "expected a whole number of milliseconds" })
     .min(1, { error: "expected at least 1 ms" })
     .max(600_000, { error: "expected at most 600000 ms" })
-    .default(DEFAULT_TIMEOUT_MS),
+    .default(DEFAULT_MONGO_TIMEOUT_MS),
 };
 
-/** A pino-shaped logger; default silent. */
-export const loggerSchema = z
+const loggerSchema = z
   .custom<Logger>(
     (value) =>
       typeof value === "object" &&
@@ -57,8 +94,8 @@ export const loggerSchema = z
   .default(silentLogger);
 
 /** Checks what zod cannot express field by field: exactly one of `uri` and `client`. */
-export function refineConnection(
-  options: { uri?: string | undefined; client?: unknown; clientOptions?: unknown },
+function refineConnection(
+  options: { uri?: unknown; client?: unknown; clientOptions?: unknown },
   context: z.RefinementCtx,
 ): void {
   if (options.uri === undefined && options.client === undefined) {
@@ -74,6 +111,49 @@ export function refineConnection(
       message: "only used with uri; configure the client you pass instead",
     });
   }
+}
+
+/**
+ * The zod schema of a MongoDB backend's options, for `parseOptions`: the
+ * fields of {@link MongoBackendOptions} (with `collection` and `name`
+ * defaulting to `defaults`, `timeoutMs` to 5000 and `logger` to a silent one)
+ * plus the backend's own `shape`. Unknown keys are refused, and exactly one of
+ * `uri` and `client` is required (`clientOptions` only with `uri`). Error
+ * messages never echo the URI.
+ *
+ * A helper for backend authors; services pass options to the backends.
+ *
+ * @example
+ * const optionsSchema = mongoBackendSchema(
+ *   { collection: "users", name: "mongodb" },
+ *   { createIndex: z.boolean({ error: "expected a boolean" }).default(true) },
+ * );
+ * const config = parseOptions(optionsSchema, options); // throws ERR_CONFIG_INVALID
+ * const connection = openMongoConnection(config);
+ */
+export function mongoBackendSchema<Shape extends z.ZodRawShape>(
+  defaults: { readonly collection: string; readonly name: string },
+  shape: Shape,
+) {
+  return z
+    .strictObject(
+      {
+        ...connectionShape,
+        collection: z
+          .string({ error: "expected a collection name" })
+          .min(1, { error: "expected a collection name" })
+          .default(defaults.collection),
+        // The backend's fields between `collection` and `name`: the order issues are reported in.
+        ...shape,
+        name: z
+          .string({ error: "expected a string" })
+          .min(1, { error: "expected a non-empty name" })
+          .default(defaults.name),
+        logger: loggerSchema,
+      },
+      { error: "expected an options object with database and uri or client" },
+    )
+    .superRefine(refineConnection);
 }
 
 /** A collection and the means to release what was opened for it. */
@@ -94,13 +174,14 @@ export interface MongoConnection {
 
 /**
  * Opens (lazily: the driver connects on the first operation) a client from
- * `uri` with `timeoutMs` as its server-selection and connect timeouts, or
- * uses the caller's client.
+ * `uri` with `timeoutMs` as its server-selection and connect timeouts and
+ * `appName: "regauth"` (`clientOptions` override these), or uses the
+ * caller's client. Takes options already checked by {@link mongoBackendSchema}.
  *
  * @throws RegauthError `ERR_CONFIG_INVALID` when the driver refuses the URI;
  *   the URI and the driver's message (which may quote it) are not repeated.
  */
-export function openConnection(options: {
+export function openMongoConnection(options: {
   readonly uri?: string | undefined;
   readonly client?: MongoClient | undefined;
   readonly clientOptions?: Readonly<Record<string, unknown>> | undefined;
@@ -150,9 +231,10 @@ export function openConnection(options: {
 }
 
 /**
- * Settles like `operation`, or rejects after `ms` milliseconds: a bound on a
- * request's wait that holds even for a caller's client configured with long
- * driver timeouts. The operation itself is not cancelled.
+ * Settles like `operation`, or rejects after `ms` milliseconds with an
+ * `Error` saying that `what` took longer: a bound on a request's wait that
+ * holds even for a caller's client configured with long driver timeouts.
+ * The operation itself is not cancelled.
  */
 export function withTimeout<T>(operation: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -162,8 +244,11 @@ export function withTimeout<T>(operation: Promise<T>, ms: number, what: string):
   return Promise.race([operation, expired]).finally(() => clearTimeout(timer));
 }
 
-/** How a document's `_id` is named in messages: `ObjectId("...")`, `"alice"`, `42`. */
-export function describeId(id: unknown): string {
+/**
+ * How a document's `_id` is named in messages and logs: `ObjectId("...")`,
+ * `"alice"`, `42`; `(none)` when absent, `(not printable)` for other values.
+ */
+export function describeMongoId(id: unknown): string {
   if (typeof id === "object" && id !== null) {
     const hex = (id as { toHexString?: unknown }).toHexString;
     if (typeof hex === "function") return `ObjectId("${String(hex.call(id))}")`;
