@@ -126,7 +126,6 @@ export async function buildCases(setup: BenchSetup): Promise<BuiltCases> {
       bindDn: ldap.bindDn,
       bindPassword: ldap.bindPassword,
       base: ldap.base,
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: the LDAP filter placeholder, not a template
       filter: "(&(objectClass=inetOrgPerson)(uid=${account}))",
       labels: { groups: { attribute: "memberOf", parseCN: true, lowerCase: true } },
     });

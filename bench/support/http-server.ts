@@ -4,7 +4,8 @@
 // at `/<id>/auth` on a free loopback port through `@regauth/core/node`, and
 // answers with the port. Asked `drain`, it answers once no request is in
 // flight (autocannon leaves requests behind when a cell ends: a slow bcrypt
-// must not spill into the next cell). It exits when the parent disconnects.
+// must not spill into the next cell), with its CPU time so far and how many
+// requests it has answered. It exits when the parent disconnects.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { toNodeListener } from "@regauth/core/node";
 import type { BenchSetup } from "./backends.js";
@@ -24,11 +25,13 @@ async function serve(setup: BenchSetup): Promise<void> {
   const listeners = new Map<string, Listener>();
   for (const [id, handler] of built.handlers) listeners.set(id, toNodeListener(handler));
   let inFlight = 0;
+  let served = 0;
   let drained: (() => void) | undefined;
   const server = createServer((request, response) => {
     inFlight++;
     response.once("close", () => {
       inFlight--;
+      served++;
       if (inFlight === 0) drained?.();
     });
     const path = request.url ?? "/";
@@ -54,7 +57,8 @@ async function serve(setup: BenchSetup): Promise<void> {
     if (message.drain !== true) return;
     const answer = () => {
       drained = undefined;
-      process.send?.({ drained: true });
+      const cpu = process.cpuUsage();
+      process.send?.({ drained: true, served, cpuMicros: cpu.user + cpu.system });
     };
     if (inFlight === 0) answer();
     else drained = answer;
