@@ -231,6 +231,21 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
   const challenge = { "WWW-Authenticate": `Basic realm="${config.realm}"` };
   const limits = { maxScopes: config.maxScopes, maxScopeLength: config.maxScopeLength };
   const log = config.logger;
+  // Refusals for overload are counted and logged at most every 10 s: a flood
+  // of bad passwords shows in the log without writing one line per request.
+  let overloadRefusals = 0;
+  let overloadLoggedAt = 0;
+  const noteOverload = () => {
+    overloadRefusals++;
+    const now = Date.now();
+    if (now - overloadLoggedAt < 10_000) return;
+    log.warn(
+      { refused: overloadRefusals, maxAuthenticationsInFlight: config.maxAuthenticationsInFlight },
+      "too many authentications in flight: requests refused with 503",
+    );
+    overloadRefusals = 0;
+    overloadLoggedAt = now;
+  };
   const { refreshTokens } = config;
 
   async function authorizeAll(
@@ -365,6 +380,7 @@ export function createTokenHandler(options: TokenHandlerOptions): TokenHandler {
           request.method === "POST",
         );
       }
+      if (error.code === "ERR_OVERLOADED") noteOverload();
       if (error.code === "ERR_BACKEND_UNAVAILABLE") {
         log.error(
           { err: describeError(error.cause ?? error, secrets), message: error.message },

@@ -260,3 +260,126 @@ describe('services: "any" (docker_auth issues tokens for whatever service is nam
     expect(issuer.grants.length).toBe(before);
   });
 });
+
+describe("credentials that could split a line-based protocol are refused (400)", () => {
+  const issuer = stubIssuer();
+  const asked: string[] = [];
+  const recording: Authenticator = {
+    async authenticate({ account }) {
+      asked.push(account);
+      return { result: "allow" };
+    },
+  };
+  const handler = createTokenHandler({
+    authenticators: [recording],
+    authorizers: [pullOnly],
+    issuer,
+    services: [SERVICE],
+  });
+  const get = (user: string, password: string) =>
+    handler(
+      new Request(`http://a.test/auth?service=${SERVICE}`, {
+        headers: { authorization: basic(user, password) },
+      }),
+    );
+
+  it.each([
+    [
+      "a line break in the user (reported: 'bob extpass\\nadmin' chose its account)",
+      "bob extpass\nadmin",
+      "zzz",
+    ],
+    ["a NUL in the user", "bob\u0000admin", "pw"],
+    ["a tab in the user", "bob\tadmin", "pw"],
+    ["a line break in the password", "bob", "extpass\nzzz"],
+    ["a carriage return in the password", "bob", "extpass\rzzz"],
+    ["a NUL in the password", "bob", "pw\u0000x"],
+  ])("%s", async (_label, user, password) => {
+    const before = asked.length;
+    const response = await get(user, password);
+    expect(response.status).toBe(400);
+    expect(asked.length).toBe(before);
+    expect(await response.text()).not.toContain(password);
+  });
+
+  it("the same through the OAuth2 password grant", async () => {
+    const response = await handler(
+      new Request("http://a.test/auth", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "password",
+          service: SERVICE,
+          username: "bob extpass\nadmin",
+          password: "zzz",
+        }),
+      }),
+    );
+    expect(response.status).toBe(400);
+    expect(issuer.grants).toHaveLength(0);
+  });
+
+  it("spaces and unicode in a password are fine", async () => {
+    expect((await get("bob", "pass with spaces ü")).status).toBe(200);
+  });
+});
+
+describe("a POST body the client never finished is a 400, not a server error", () => {
+  it("a body stream that breaks mid-way answers 400 and logs no error", async () => {
+    const logger = recordingLogger();
+    const handler = createTokenHandler({
+      authenticators: [anyone],
+      authorizers: [pullOnly],
+      issuer: stubIssuer(),
+      services: [SERVICE],
+      logger,
+    });
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("grant_type=pass"));
+        controller.error(new Error("aborted"));
+      },
+    });
+    const response = await handler(
+      new Request("http://a.test/auth", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body,
+        duplex: "half",
+      } as RequestInit),
+    );
+    expect(response.status).toBe(400);
+    expect(logger.calls.filter((call) => call.level === "error")).toEqual([]);
+  });
+});
+
+describe("overload is visible in the log, without one line per refused request", () => {
+  it("many refusals give one warning", async () => {
+    const logger = recordingLogger();
+    const never: Authenticator = {
+      authenticate: () => new Promise(() => {}),
+    };
+    const handler = createTokenHandler({
+      authenticators: [never],
+      authorizers: [pullOnly],
+      issuer: stubIssuer(),
+      services: [SERVICE],
+      maxAuthenticationsInFlight: 1,
+      logger,
+    });
+    const ask = (user: string) =>
+      handler(
+        new Request(`http://a.test/auth?service=${SERVICE}`, {
+          headers: { authorization: basic(user, "pw") },
+        }),
+      );
+    void ask("stuck");
+    const statuses = await Promise.all(
+      ["a", "b", "c", "d"].map((user) => ask(user).then((r) => r.status)),
+    );
+    expect(statuses).toEqual([503, 503, 503, 503]);
+    const warnings = logger.calls.filter((call) => call.level === "warn");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toContain("too many authentications in flight");
+  });
+});

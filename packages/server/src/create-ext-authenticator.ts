@@ -78,8 +78,10 @@ function parseLabels(stdout: string, label: string): Labels | undefined {
 
 /**
  * Authenticates by running an external program, as docker_auth's `ext_auth`
- * (protocol.md §4): the program gets `"<account> <password>"` on stdin (no
- * newline) and answers with its exit code:
+ * (protocol.md §4): the program gets `"<account> <password>"` on stdin, with
+ * no newline, and answers with its exit code (an account holding white space
+ * or a control character, or a password holding a line break or NUL, is
+ * answered no-match without running the program: the line would be ambiguous):
  *
  * - 0: allow. stdout, when not empty, must be JSON `{"labels": {"k": ["v"]}}`;
  *   the labels go to the authorizers. Other members are ignored.
@@ -125,6 +127,13 @@ export function createExtAuthenticator(options: ExtAuthenticatorOptions): Authen
   return {
     name,
     async authenticate({ account, password }): Promise<AuthnResult> {
+      // The program reads one line, "<account> <password>": an account with a
+      // space or a control character, or a password with a line break or NUL,
+      // cannot be told apart from another account there. Never ask about it.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+      if (/[\s\u0000-\u001f\u007f]/.test(account) || /[\u0000\r\n]/.test(password)) {
+        return { result: "no-match" };
+      }
       const result = await runner.run({
         command: config.command,
         args: config.args,

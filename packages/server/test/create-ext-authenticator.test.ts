@@ -36,6 +36,20 @@ describe("createExtAuthenticator (docker_auth ext_auth)", () => {
     expect(await ext.authenticate(authn("carol", "wrong"))).toEqual({ result: "deny" });
   });
 
+  it("an account the one-line protocol cannot carry is no-match, without running the program", async () => {
+    // Reported: user "bob right\nadmin" made the program check bob and regauth
+    // name the account "bob right\nadmin", matching rules meant for admin.
+    for (const [account, password] of [
+      ["allow right\nadmin", "zzz"],
+      ["allow x", "y"],
+      ["allow\tx", "y"],
+      ["allow", "right\nmore"],
+      ["allow", "nul\u0000byte"],
+    ] as const) {
+      expect(await ext.authenticate(authn(account, password))).toEqual({ result: "no-match" });
+    }
+  });
+
   it("exit 3 is a backend error, never a deny", async () => {
     const error = await failure(ext.authenticate(authn("broken")));
     expect(error.code).toBe("ERR_BACKEND_UNAVAILABLE");

@@ -15,7 +15,8 @@ function bad(message: string): RegauthError {
  * first `:`; the password is the rest and may contain `:`. Returns `undefined`
  * when there is no `Authorization` header at all (an anonymous request).
  * Throws `ERR_REQUEST_INVALID` for any other scheme, an empty value, base64
- * that does not decode, text that is not UTF-8, or no `:`.
+ * that does not decode, text that is not UTF-8, no `:`, a control character
+ * in the user name, or a NUL or line break in the password.
  */
 export function parseBasicAuthorization(
   header: string | null,
@@ -41,5 +42,26 @@ export function parseBasicAuthorization(
   }
   const colon = decoded.indexOf(":");
   if (colon < 0) throw bad("authorization header: Basic credentials have no ':'");
-  return { account: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  const account = decoded.slice(0, colon);
+  const password = decoded.slice(colon + 1);
+  checkCredentialText(account, password, "authorization header: ");
+  return { account, password };
+}
+
+/**
+ * Refuses a control character in a user name, and a NUL or line break in a
+ * password (`ERR_REQUEST_INVALID`, the message starting with `where`): people
+ * type none of them, and each could split a line-based protocol further down
+ * (ext_auth reads `"<user> <password>"` as one line, so `"bob pw\nadmin"` would
+ * authenticate bob and name the account admin).
+ */
+export function checkCredentialText(account: string, password: string, where: string): void {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+  if (/[\u0000-\u001f\u007f]/.test(account)) {
+    throw bad(`${where}the user name holds a control character`);
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+  if (/[\u0000\r\n]/.test(password)) {
+    throw bad(`${where}the password holds a NUL or a line break`);
+  }
 }

@@ -5,6 +5,7 @@ import type { Logger } from "../logger.js";
 import type { AccessEntry, AuthnRequest, AuthnResult, IssuedToken, Labels } from "../model.js";
 import { parseScopes } from "../parse-scope.js";
 import type { Scope, ScopeLimits } from "../scope.js";
+import { checkCredentialText } from "./basic-auth.js";
 import { formatIssuedAt, resolveService, singleValue } from "./params.js";
 import { readForm } from "./read-form.js";
 import { jsonResponse } from "./respond.js";
@@ -74,6 +75,7 @@ export async function handleTokenPost(
     if (account === "") {
       throw new RegauthError("ERR_REQUEST_INVALID", "the password grant needs a username");
     }
+    checkCredentialText(account, password, "");
     const authn = await endpoint.authenticate({ account, password, service, clientIp });
     if (authn.result !== "allow") {
       log.info({ account, service, clientIp, outcome: authn.result }, "password grant refused");

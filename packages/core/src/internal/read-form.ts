@@ -29,7 +29,17 @@ export async function readForm(request: Request, maxBytes: number): Promise<URLS
   const chunks: Uint8Array[] = [];
   let length = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      // The client went away (or the stream broke) before the body was whole:
+      // its request is incomplete, which is no fault of this server.
+      throw new RegauthError("ERR_REQUEST_INVALID", "request body not received in full", {
+        cause: error,
+      });
+    }
+    const { done, value } = chunk;
     if (done) break;
     length += value.byteLength;
     if (length > maxBytes) {
