@@ -1,11 +1,22 @@
-// The RegistryPasswordStore contract, run against the memory store and the
-// Redis store (a real Redis on 127.0.0.1:6379, or REGAUTH_TEST_REDIS_URL).
+// The RegistryPasswordStore contract, run against the memory store, the
+// Redis store (a real Redis on 127.0.0.1:6379, or REGAUTH_TEST_REDIS_URL) and
+// the MongoDB store (a FerretDB started here, or the server at MONGODB_URI).
 import { randomBytes } from "node:crypto";
+import { MongoClient } from "mongodb";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Cleanup } from "../../../test/support/cleanup.js";
+import {
+  checkMongoServer,
+  type MongoServer,
+  startMongoServer,
+  uniqueDatabaseName,
+} from "../../../test/support/ferretdb.js";
 import {
   createMemoryRegistryPasswordStore,
+  createMongoRegistryPasswordStore,
   createRedisRegistryPasswordStore,
+  type MongoRegistryPasswordStore,
   type RegistryPasswordRecord,
   type RegistryPasswordStore,
 } from "../src/oidc/index.js";
@@ -20,6 +31,34 @@ const makeClient = () =>
 type Client = ReturnType<typeof makeClient>;
 let redis: Client | undefined;
 const prefix = `regauth-test:${randomBytes(6).toString("hex")}:`;
+
+// Throws in CI when ferretdb is missing (and MONGODB_URI is not set).
+const mongo = checkMongoServer();
+const mongoCleanup = new Cleanup();
+const mongoDatabase = uniqueDatabaseName("oidc");
+let mongoServer: MongoServer | undefined;
+let mongoClient: MongoClient | undefined;
+const mongoStores: MongoRegistryPasswordStore[] = [];
+let mongoCollections = 0;
+
+beforeAll(async () => {
+  if (mongo.ok) {
+    mongoServer = await startMongoServer({ cleanup: mongoCleanup });
+    const client = new MongoClient(mongoServer.uri, { serverSelectionTimeoutMS: 10_000 });
+    mongoClient = client;
+    mongoCleanup.defer(async () => {
+      await Promise.allSettled(mongoStores.map((store) => store.close()));
+      await client
+        .db(mongoDatabase)
+        .dropDatabase()
+        .catch(() => undefined);
+      await client.close();
+    });
+  } else {
+    console.warn(`SKIPPED MongoDB store tests: ${mongo.reason}`);
+  }
+}, 60_000);
+afterAll(() => mongoCleanup.run(), 60_000);
 
 beforeAll(async () => {
   try {
@@ -62,6 +101,32 @@ const stores: Array<[string, () => RegistryPasswordStore | undefined]> = [
         : createRedisRegistryPasswordStore({
             client: redis,
             keyPrefix: `${prefix}${randomBytes(4).toString("hex")}:`,
+          }),
+  ],
+  [
+    "mongodb (own client from uri)",
+    () => {
+      if (mongoServer === undefined) return undefined;
+      const store = createMongoRegistryPasswordStore({
+        uri: mongoServer.uri,
+        database: mongoDatabase,
+        collection: `passwords_${++mongoCollections}`,
+        timeoutMs: 5_000,
+      });
+      mongoStores.push(store);
+      return store;
+    },
+  ],
+  [
+    "mongodb (caller's client)",
+    () =>
+      mongoClient === undefined
+        ? undefined
+        : createMongoRegistryPasswordStore({
+            client: mongoClient,
+            database: mongoDatabase,
+            collection: `passwords_${++mongoCollections}`,
+            timeoutMs: 5_000,
           }),
   ],
 ];
@@ -138,5 +203,115 @@ describe("redis store faults", () => {
       message: "registry password store (redis) failed to read",
     });
     await expect(store.revoke("x")).rejects.toMatchObject({ code: "ERR_BACKEND_UNAVAILABLE" });
+  });
+});
+
+describe.skipIf(!mongo.ok)("mongodb store", () => {
+  it("creates the TTL index on expireAt (or purges at save without TTL) and the account index", async () => {
+    if (mongoClient === undefined || mongoServer === undefined) throw new Error("no server");
+    const db = mongoClient.db(mongoDatabase);
+    // Whether this server has TTL indexes at all: FerretDB 1.x answers NotImplemented.
+    const ttl = await db
+      .collection(`probe_${++mongoCollections}`)
+      .createIndex({ at: 1 }, { expireAfterSeconds: 0 })
+      .then(
+        () => true,
+        (error: unknown) => {
+          expect(error).toMatchObject({ code: 238 });
+          return false;
+        },
+      );
+    const collection = `passwords_${++mongoCollections}`;
+    const store = createMongoRegistryPasswordStore({
+      uri: mongoServer.uri,
+      database: mongoDatabase,
+      collection,
+    });
+    mongoStores.push(store);
+    await store.ready();
+    const indexes = await db.collection(collection).listIndexes().toArray();
+    expect(indexes).toContainEqual(
+      expect.objectContaining({ name: "account_issuedAt", key: { account: 1, issuedAt: 1 } }),
+    );
+    const ttlIndex = expect.objectContaining({
+      name: "expireAt_ttl",
+      key: { expireAt: 1 },
+      expireAfterSeconds: 0,
+    });
+    if (ttl) {
+      expect(indexes).toContainEqual(ttlIndex);
+      return;
+    }
+    expect(indexes).not.toContainEqual(ttlIndex);
+    now = Date.now();
+    await store.save(record("gone", "frank", 1));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    now = Date.now();
+    await store.save(record("kept", "grace"));
+    expect(await db.collection(collection).distinct("_id")).toEqual(["kept"]);
+  });
+
+  it("counts only live records on revoke, ignoring expired ones the TTL monitor has not removed", async () => {
+    if (mongoClient === undefined) throw new Error("no server");
+    const store = createMongoRegistryPasswordStore({
+      client: mongoClient,
+      database: mongoDatabase,
+      collection: `passwords_${++mongoCollections}`,
+    });
+    now = Date.now();
+    await store.save(record("old", "dave@example.com", 1));
+    await store.save(record("old2", "dave@example.com", 1));
+    await store.save(record("new", "dave@example.com", 60_000));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await store.update("old", { labels: {}, checkedAt: now })).toBe(false);
+    expect(await store.revoke("old")).toBe(false);
+    expect(await store.revokeAccount("dave@example.com")).toBe(1);
+    await store.close(); // leaves the caller's client open
+    expect(await mongoClient.db(mongoDatabase).collection("unused").countDocuments()).toBe(0);
+  });
+
+  it("keeps any label name and leaves the refresh token when an update gives none", async () => {
+    if (mongoClient === undefined) throw new Error("no server");
+    const store = createMongoRegistryPasswordStore({
+      client: mongoClient,
+      database: mongoDatabase,
+      collection: `passwords_${++mongoCollections}`,
+    });
+    now = Date.now();
+    await store.save({ ...record("l1", "erin"), labels: { "a.b": ["x"], $c: [] } });
+    expect(
+      await store.update("l1", { labels: { "a.b": ["y"], $c: ["z"] }, checkedAt: now + 1 }),
+    ).toBe(true);
+    expect(await store.list("erin")).toEqual([
+      { ...record("l1", "erin"), labels: { "a.b": ["y"], $c: ["z"] }, checkedAt: now + 1 },
+    ]);
+  });
+});
+
+describe("mongodb store faults", () => {
+  it("turns an unreachable server or a closed store into ERR_BACKEND_UNAVAILABLE", async () => {
+    const store = createMongoRegistryPasswordStore({
+      uri: "mongodb://127.0.0.1:1/",
+      database: "regauth_unreachable",
+      timeoutMs: 200,
+    });
+    await expect(store.list("a")).rejects.toMatchObject({
+      code: "ERR_BACKEND_UNAVAILABLE",
+      message: "registry password store (mongodb) failed to read",
+    });
+    await expect(store.save(record("x", "a"))).rejects.toMatchObject({
+      code: "ERR_BACKEND_UNAVAILABLE",
+    });
+    await store.close();
+    await expect(store.revoke("x")).rejects.toMatchObject({
+      code: "ERR_BACKEND_UNAVAILABLE",
+      message: "registry password store (mongodb) failed to revoke",
+    });
+  });
+
+  it("refuses bad options with ERR_CONFIG_INVALID", () => {
+    expect(() => createMongoRegistryPasswordStore({ database: "d" })).toThrow(
+      expect.objectContaining({ code: "ERR_CONFIG_INVALID" }),
+    );
   });
 });

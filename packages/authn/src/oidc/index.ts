@@ -4,6 +4,13 @@ export {
   type MemoryRegistryPasswordStoreOptions,
 } from "./create-memory-registry-password-store.js";
 export {
+  createMongoRegistryPasswordStore,
+  DEFAULT_MONGO_PASSWORD_COLLECTION,
+  DEFAULT_MONGO_PASSWORD_TIMEOUT_MS,
+  type MongoRegistryPasswordStore,
+  type MongoRegistryPasswordStoreOptions,
+} from "./create-mongo-registry-password-store.js";
+export {
   createOidcLogin,
   DEFAULT_OIDC_PASSWORD_LIFETIME,
   DEFAULT_OIDC_RECHECK_INTERVAL,

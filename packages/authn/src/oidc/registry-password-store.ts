@@ -40,8 +40,9 @@ export interface RegistryPasswordUpdate {
 
 /**
  * Keeps the registry passwords of `createOidcLogin`. Implementations:
- * {@link createMemoryRegistryPasswordStore} (one process, the default) and
- * {@link createRedisRegistryPasswordStore} (shared by several instances).
+ * {@link createMemoryRegistryPasswordStore} (one process, the default),
+ * {@link createRedisRegistryPasswordStore} and
+ * {@link createMongoRegistryPasswordStore} (both shared by several instances).
  * A backend fault is thrown; the token request then ends with 503.
  *
  * @example
