@@ -15,15 +15,25 @@ export interface RegistryOptions {
   readonly service: string;
   /** The tokens' expected `iss` (`auth.token.issuer`). */
   readonly issuer: string;
-  /** PEM certificates the token signatures must chain to (`auth.token.rootcertbundle`). */
-  readonly rootCertBundlePath: string;
+  /**
+   * PEM certificates the token signatures must chain to (`auth.token.rootcertbundle`).
+   * Give this or `jwksPath`.
+   */
+  readonly rootCertBundlePath?: string;
+  /** A JWKS file of trusted keys (`auth.token.jwks`, distribution 3.x only). */
+  readonly jwksPath?: string;
+  /**
+   * Which registry runs: `"2.8"`, Debian's `docker-registry`, or `"3.x"`,
+   * distribution's `registry` (`go install`ed into .cache/bin). Default `"2.8"`.
+   */
+  readonly generation?: "2.8" | "3.x";
   /** `storage.delete.enabled`: lets manifests and blobs be deleted. Default `false`. */
   readonly deleteEnabled?: boolean;
   /** How long to wait for the registry to answer, in milliseconds. Default 20 000. */
   readonly startTimeoutMs?: number;
 }
 
-/** A running docker-registry process. */
+/** A running registry process. */
 export interface RunningRegistry {
   /** `http://127.0.0.1:PORT`, no trailing slash. */
   readonly url: string;
@@ -39,12 +49,15 @@ export interface RunningRegistry {
 }
 
 /**
- * Starts `docker-registry serve` (distribution 2.8) on a free loopback port with
- * token auth and filesystem storage under `options.dir`, and waits until
- * `GET /v2/` answers 401 with a `Bearer realm="<realm>"` challenge.
+ * Starts a registry with token auth and filesystem storage under `options.dir`
+ * on a free loopback port: Debian's `docker-registry` (distribution 2.8) or
+ * distribution 3.x, trusting the token signer through `rootcertbundle` or (3.x)
+ * a `jwks` file. Waits until `GET /v2/` answers 401 with a
+ * `Bearer realm="<realm>"` challenge.
  *
- * The config is written as JSON (YAML accepts it), and `REGISTRY_*` variables
- * are removed from the child's environment so they cannot override it.
+ * The config is written as JSON (YAML accepts it), and `REGISTRY_*` and
+ * `OTEL_*` variables are removed from the child's environment so they cannot
+ * override it (3.x exports traces unless told not to).
  *
  * @throws Error when the registry exits or does not answer in time, with its log.
  *
@@ -74,6 +87,15 @@ async function startOnce(
   const storage = join(options.dir, "storage");
   await mkdir(storage, { recursive: true });
   const host = `127.0.0.1:${port}`;
+  const generation = options.generation ?? "2.8";
+  const name = generation === "2.8" ? "docker-registry" : "registry 3.x";
+  if ((options.rootCertBundlePath === undefined) === (options.jwksPath === undefined)) {
+    throw new Error("startRegistry: give exactly one of rootCertBundlePath and jwksPath");
+  }
+  const trust =
+    options.jwksPath === undefined
+      ? { rootcertbundle: options.rootCertBundlePath }
+      : { jwks: options.jwksPath };
   const config = {
     version: "0.1",
     log: { level: "info", formatter: "text", accesslog: { disabled: true } },
@@ -84,21 +106,20 @@ async function startOnce(
       maintenance: { uploadpurging: { enabled: false } },
     },
     auth: {
-      token: {
-        realm: options.realm,
-        service: options.service,
-        issuer: options.issuer,
-        rootcertbundle: options.rootCertBundlePath,
-      },
+      token: { realm: options.realm, service: options.service, issuer: options.issuer, ...trust },
     },
   };
   const configPath = join(options.dir, `config-${attempt}.yml`);
   await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
 
   const env = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith("REGISTRY_")),
+    Object.entries(process.env).filter(
+      ([key]) => !key.startsWith("REGISTRY_") && !key.startsWith("OTEL_"),
+    ),
   );
-  const child = spawn(peerPath("docker-registry"), ["serve", configPath], {
+  env.OTEL_TRACES_EXPORTER = "none";
+  const binary = peerPath(generation === "2.8" ? "docker-registry" : "registry");
+  const child = spawn(binary, ["serve", configPath], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -130,7 +151,7 @@ async function startOnce(
   let lastProblem = "no answer yet";
   while (Date.now() < deadline) {
     if (exitReason !== undefined) {
-      throw new Error(`docker-registry ${exitReason} before answering\n${logTail()}`);
+      throw new Error(`${name} ${exitReason} before answering\n${logTail()}`);
     }
     try {
       const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
@@ -147,7 +168,7 @@ async function startOnce(
     await sleep(100);
   }
   await registry.stop();
-  throw new Error(`docker-registry did not come up on ${host}: ${lastProblem}\n${logTail()}`);
+  throw new Error(`${name} did not come up on ${host}: ${lastProblem}\n${logTail()}`);
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<string>): Promise<void> {
