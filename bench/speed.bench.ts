@@ -4,8 +4,10 @@
 // - The limit: a bare node:crypto ES256 sign loop (the signing input of a real
 //   token, `ieee-p1363`), run through the same fixed-concurrency loop as the
 //   handler, on one event loop like the handler.
-// - Each case through the token handler in this process (a loop keeping
-//   CONCURRENCY requests in flight) and over HTTP on loopback (the handler
+// - Each case through the token endpoint in this process (a loop keeping
+//   CONCURRENCY requests in flight; `createTokenEndpoint`, what the node:http,
+//   Express and Koa adapters call, and for one row the Web handler with its
+//   Request and Response) and over HTTP on loopback (`createTokenHandler`
 //   behind `@regauth/core/node` in a child process, loaded by autocannon from
 //   this one with CONCURRENCY connections): requests per second, p50/p99
 //   latency, and each figure as a ratio to the limit's.
@@ -19,7 +21,7 @@ import { fork } from "node:child_process";
 import { createPrivateKey, sign } from "node:crypto";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
-import type { TokenHandler } from "@regauth/core";
+import type { TokenEndpoint, TokenHandler } from "@regauth/core";
 import { createTokenIssuer } from "@regauth/token";
 import { Cleanup } from "../test/support/cleanup.js";
 import { BCRYPT_COST, type BenchSetup, prepareBackends } from "./support/backends.js";
@@ -72,12 +74,16 @@ try {
   for (const spec of CASES) {
     const reason = unavailable(spec);
     const handler = local.handlers.get(spec.id);
-    if (reason !== undefined || handler === undefined) {
+    const endpoint = local.endpoints.get(spec.id);
+    if (reason !== undefined || handler === undefined || endpoint === undefined) {
       inProcess.set(spec.id, reason ?? "n/a");
       continue;
     }
-    progress(`in process: ${spec.label}`);
-    const task = handlerTask(handler, spec.id, local.authorization.get(spec.id));
+    progress(`in process: ${spec.label.trim()}`);
+    const authorization = local.authorization.get(spec.id);
+    const task = spec.web
+      ? handlerTask(handler, spec.id, authorization)
+      : endpointTask(endpoint, spec.id, authorization);
     const check = await probe(task);
     if (check !== undefined) {
       inProcess.set(spec.id, check);
@@ -101,6 +107,7 @@ try {
   const overHttp = new Map<string, Cell>();
   for (const spec of CASES) {
     const reason = unavailable(spec);
+    if (spec.web) continue;
     if (reason !== undefined || typeof inProcess.get(spec.id) === "string") {
       overHttp.set(spec.id, reason ?? "n/a");
       continue;
@@ -157,7 +164,25 @@ async function signLoop(setup: BenchSetup): Promise<() => Promise<boolean>> {
   };
 }
 
-/** One GET token request to `handler`, body read; true for 200. */
+/** One GET token request to `endpoint`, as the node:http adapter makes it; true for 200. */
+function endpointTask(
+  endpoint: TokenEndpoint,
+  id: string,
+  authorization: string | undefined,
+): () => Promise<boolean> {
+  const target = `/${id}/auth?${QUERY}`;
+  return async () => {
+    const reply = await endpoint({
+      method: "GET",
+      target,
+      header: (name) => (name === "authorization" ? authorization : undefined),
+      clientIp: "127.0.0.1",
+    });
+    return reply.status === 200;
+  };
+}
+
+/** One GET token request to the Web `handler`, body read; true for 200. */
 function handlerTask(
   handler: TokenHandler,
   id: string,
@@ -262,8 +287,10 @@ function report(results: {
       `${cpu.length} cores, ${cpu[0]?.model.trim() ?? "unknown CPU"}; ${SECONDS} s per cell`,
   );
   console.log(
-    `in process: ${CONCURRENCY} requests in flight (a fixed-concurrency loop); HTTP: ` +
-      `autocannon, ${CONCURRENCY} keep-alive connections, server in a child process on 127.0.0.1`,
+    `in process: the token endpoint (createTokenEndpoint, what the node:http, Express and Koa ` +
+      `adapters call), ${CONCURRENCY} requests in flight (a fixed-concurrency loop); HTTP: ` +
+      `createTokenHandler behind toNodeListener, autocannon, ${CONCURRENCY} keep-alive ` +
+      "connections, server in a child process on 127.0.0.1",
   );
   console.log(
     "ratios: req/s as a share of the limit's, latency and CPU time as multiples of the " +

@@ -5,7 +5,14 @@ import { createStaticAuthenticator } from "@regauth/authn";
 import { createLdapAuthenticator } from "@regauth/authn/ldap";
 import { createMongoAuthenticator } from "@regauth/authn/mongodb";
 import { type AclEntry, createAclAuthorizer } from "@regauth/authz";
-import { type Authenticator, createTokenHandler, type TokenHandler } from "@regauth/core";
+import {
+  type Authenticator,
+  createTokenEndpoint,
+  createTokenHandler,
+  type TokenEndpoint,
+  type TokenHandler,
+  type TokenHandlerOptions,
+} from "@regauth/core";
 import { createTokenIssuer } from "@regauth/token";
 import { type BenchSetup, STATIC_PASSWORD } from "./backends.js";
 
@@ -54,11 +61,22 @@ export interface CaseSpec {
   readonly label: string;
   /** Which backend it needs (`n/a` when that one is missing). */
   readonly backend?: "ldap" | "mongo";
+  /**
+   * In process, call the Web handler (`Request` in, `Response` read back)
+   * instead of the endpoint; such a row has no HTTP figures (over HTTP the
+   * adapter calls the endpoint either way).
+   */
+  readonly web?: true;
 }
 
 export const CASES: readonly CaseSpec[] = [
   { id: "anonymous", label: "anonymous (no credentials), 1-entry ACL" },
   { id: "static-returning", label: "static user, returning (cache hit), 1-entry ACL" },
+  {
+    id: "static-returning-web",
+    label: "  same, as Web Request/Response (createTokenHandler)",
+    web: true,
+  },
   { id: "static-first", label: "static user, first contact (cache off: bcrypt 10)" },
   { id: "acl-10k", label: "returning static, 10,000-entry ACL, match last" },
   { id: "acl-10k-glob", label: "  same, no entry indexable (glob accounts)" },
@@ -76,9 +94,16 @@ function basic(account: string, password: string): string {
   return `Basic ${Buffer.from(`${account}:${password}`).toString("base64")}`;
 }
 
-/** The handlers of one process, by case id, and the Authorization header each case sends. */
+/**
+ * The handlers of one process, by case id, and the Authorization header each
+ * case sends: each case's Web handler (`createTokenHandler`, what the HTTP
+ * server mounts with `toNodeListener`) and its transport-neutral endpoint
+ * (`createTokenEndpoint`, what that adapter calls), built from one set of
+ * options.
+ */
 export interface BuiltCases {
   readonly handlers: ReadonlyMap<string, TokenHandler>;
+  readonly endpoints: ReadonlyMap<string, TokenEndpoint>;
   readonly authorization: ReadonlyMap<string, string>;
   close(): Promise<void>;
 }
@@ -91,6 +116,7 @@ export async function buildCases(setup: BenchSetup): Promise<BuiltCases> {
   });
   const small = createAclAuthorizer({ acl: [LAST_ENTRY] });
   const handlers = new Map<string, TokenHandler>();
+  const endpoints = new Map<string, TokenEndpoint>();
   const authorization = new Map<string, string>();
   const closers: Array<() => Promise<void>> = [];
 
@@ -99,22 +125,22 @@ export async function buildCases(setup: BenchSetup): Promise<BuiltCases> {
     authenticator: Authenticator,
     options: { cache: boolean; acl?: AclEntry[]; header?: string },
   ) => {
-    handlers.set(
-      id,
-      createTokenHandler({
-        authenticators: [authenticator],
-        authorizers: [options.acl ? createAclAuthorizer({ acl: options.acl }) : small],
-        issuer,
-        services: [SERVICE],
-        credentialCacheTtl: options.cache ? 60 : 0,
-      }),
-    );
+    const handlerOptions: TokenHandlerOptions = {
+      authenticators: [authenticator],
+      authorizers: [options.acl ? createAclAuthorizer({ acl: options.acl }) : small],
+      issuer,
+      services: [SERVICE],
+      credentialCacheTtl: options.cache ? 60 : 0,
+    };
+    handlers.set(id, createTokenHandler(handlerOptions));
+    endpoints.set(id, createTokenEndpoint(handlerOptions));
     if (options.header !== undefined) authorization.set(id, options.header);
   };
 
   const alice = basic("alice", STATIC_PASSWORD);
   add("anonymous", staticUsers, { cache: true });
   add("static-returning", staticUsers, { cache: true, header: alice });
+  add("static-returning-web", staticUsers, { cache: true, header: alice });
   add("static-first", staticUsers, { cache: false, header: alice });
   add("acl-10k", staticUsers, { cache: true, header: alice, acl: literalAcl() });
   add("acl-10k-glob", staticUsers, { cache: true, header: alice, acl: globAcl() });
@@ -150,6 +176,7 @@ export async function buildCases(setup: BenchSetup): Promise<BuiltCases> {
 
   return {
     handlers,
+    endpoints,
     authorization,
     async close() {
       await Promise.all(closers.map((close) => close()));

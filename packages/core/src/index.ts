@@ -17,13 +17,19 @@ export {
   type RefreshTokens,
 } from "./create-refresh-tokens.js";
 export {
-  createTokenHandler,
+  createTokenEndpoint,
   DEFAULT_MAX_BODY_BYTES,
   MAX_QUERY_PARAMETERS,
   MAX_URL_LENGTH,
+  type TokenEndpoint,
+  type TokenHandlerOptions,
+  type TokenReply,
+  type TokenRequest,
+} from "./create-token-endpoint.js";
+export {
+  createTokenHandler,
   type RequestContext,
   type TokenHandler,
-  type TokenHandlerOptions,
 } from "./create-token-handler.js";
 export { type ErrorCode, isRegauthError, RegauthError } from "./errors.js";
 export { formatScope, formatScopes } from "./format-scope.js";

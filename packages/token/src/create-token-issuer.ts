@@ -1,4 +1,4 @@
-import { createPublicKey, KeyObject, randomBytes, type X509Certificate } from "node:crypto";
+import { createPublicKey, KeyObject, type X509Certificate } from "node:crypto";
 import {
   type AccessEntry,
   type IssuedToken,
@@ -11,7 +11,8 @@ import type { JWK } from "jose";
 import { z } from "zod";
 import { readPemCertificates } from "./internal/certificates.js";
 import { keyAlgorithm, readPrivateKey, sameKey } from "./internal/keys.js";
-import { type RegistryTokenHeader, signJwt } from "./internal/sign-jwt.js";
+import { createJwtSigner, type RegistryTokenHeader } from "./internal/sign-jwt.js";
+import { newTokenId } from "./internal/token-id.js";
 import { libtrustKeyId } from "./libtrust-key-id.js";
 import type { KeyIdMode, SigningAlgorithm } from "./model.js";
 import { thumbprintKeyId } from "./thumbprint-key-id.js";
@@ -204,6 +205,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): RegistryTokenIss
     ...(keyId === undefined ? {} : { kid: keyId }),
     ...(config.x5c ? { x5c: config.chain.map((cert) => cert.raw.toString("base64")) } : {}),
   };
+  const sign = createJwtSigner(header, privateKey);
   const publicJwk: JWK = Object.freeze({
     ...(publicKey.export({ format: "jwk" }) as JWK),
     use: "sig",
@@ -225,10 +227,10 @@ export function createTokenIssuer(options: TokenIssuerOptions): RegistryTokenIss
       exp: iat + lifetime,
       nbf: iat,
       iat,
-      jti: randomBytes(16).toString("base64url"),
+      jti: newTokenId(),
       access: grant.access.map(accessClaim),
     };
-    const token = await signJwt(header, payload, privateKey);
+    const token = sign(payload);
     return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000) };
   }
 

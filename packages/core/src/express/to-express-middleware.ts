@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
+import type { TokenEndpoint } from "../create-token-endpoint.js";
 import type { RequestContext } from "../create-token-handler.js";
 import { pathsSchema } from "../internal/adapter-options.js";
-import { expressWebRequest } from "../internal/express-bridge.js";
-import { writeNodeResponse } from "../internal/node-bridge.js";
+import { endpointOf } from "../internal/endpoint-of.js";
+import { expressBody, expressWebRequest } from "../internal/express-bridge.js";
+import { nodeTokenRequest, writeNodeReply, writeNodeResponse } from "../internal/node-bridge.js";
 import { parseOptions } from "../parse-options.js";
 
 /**
@@ -74,6 +76,8 @@ const optionsSchema = z.strictObject({ paths: pathsSchema });
  *   from `req.body` (a form or JSON) instead of a stream that never ends, so a
  *   POST (the OAuth2 grant containerd and the docker CLI send) still gets its form.
  * - A handler that throws is passed to `next(error)`, Express's error handling.
+ * - A handler made by `createTokenHandler` is served without Web objects (its
+ *   endpoint is called directly), as `toNodeListener` does.
  *
  * @param handler A Web-standard handler `(request, context?) => Promise<Response>`.
  * @param options See {@link ExpressMiddlewareOptions}.
@@ -93,16 +97,27 @@ export function toExpressMiddleware(
 ): ExpressMiddleware {
   const { paths } = parseOptions(optionsSchema, options);
   const served = paths === "any" ? undefined : new Set(paths);
+  const endpoint = endpointOf(handler);
   return (req, res, next) => {
     if (served !== undefined && req.route === undefined && !served.has(req.path)) {
       next();
       return;
     }
-    void serve(handler, req, res).catch((error: unknown) => {
+    const serving = endpoint ? serveEndpoint(endpoint, req, res) : serve(handler, req, res);
+    void serving.catch((error: unknown) => {
       if (!res.headersSent) next(error);
       else res.destroy();
     });
   };
+}
+
+async function serveEndpoint(
+  endpoint: TokenEndpoint,
+  req: ExpressRequestLike,
+  res: ServerResponse,
+): Promise<void> {
+  const request = nodeTokenRequest(req, req.originalUrl, expressBody(req), req.ip);
+  writeNodeReply(await endpoint(request), res);
 }
 
 async function serve(

@@ -19,9 +19,9 @@ function bad(message: string): RegauthError {
  * in the user name, or a NUL or line break in the password.
  */
 export function parseBasicAuthorization(
-  header: string | null,
+  header: string | undefined,
 ): { account: string; password: string } | undefined {
-  if (header === null) return undefined;
+  if (header === undefined) return undefined;
   if (header.length > MAX_AUTHORIZATION_LENGTH) {
     throw bad(`authorization header too long: more than ${MAX_AUTHORIZATION_LENGTH} bytes`);
   }

@@ -33,13 +33,13 @@ export function normalizeAddress(text: string): string | undefined {
  * entry is missing or no address.
  */
 export function resolveClientIp(
-  headers: Headers,
+  request: { header(name: string): string | undefined },
   socketAddress: string | undefined,
   proxy: { header: string; position: number } | undefined,
 ): string | undefined {
   if (proxy) {
-    const raw = headers.get(proxy.header);
-    if (raw !== null) {
+    const raw = request.header(proxy.header.toLowerCase());
+    if (raw !== undefined) {
       const entries = raw.split(",");
       const index = proxy.position < 0 ? entries.length + proxy.position : proxy.position;
       const entry = entries[index];

@@ -1,6 +1,12 @@
 import type { ServerResponse } from "node:http";
 import type { ExpressRequestLike } from "../express/to-express-middleware.js";
-import { bodyConsumed, rebuiltBody, requestUrl, toWebRequest } from "./node-bridge.js";
+import {
+  type BodySource,
+  bodyConsumed,
+  rebuiltBody,
+  requestUrl,
+  toWebRequest,
+} from "./node-bridge.js";
 
 /**
  * The Web `Request` for an Express request, at the URL the client used
@@ -16,8 +22,15 @@ export function expressWebRequest(
 ): Request {
   const origin = req.host ? `${req.protocol}://${req.host}` : undefined;
   const url = requestUrl(origin, req.originalUrl, "http://localhost");
-  if (!withBody) return toWebRequest(req, res, url, { kind: "rebuilt", body: undefined });
-  if (!bodyConsumed(req)) return toWebRequest(req, res, url, { kind: "stream" });
-  const body = rebuiltBody(req.headers["content-type"], req.body, undefined);
-  return toWebRequest(req, res, url, { kind: "rebuilt", body });
+  const body: BodySource = withBody ? expressBody(req) : { kind: "rebuilt", body: undefined };
+  return toWebRequest(req, res, url, body);
+}
+
+/**
+ * Where an Express request's body comes from: the socket, or, when a body
+ * parser mounted earlier consumed it, `req.body` rebuilt.
+ */
+export function expressBody(req: ExpressRequestLike): BodySource {
+  if (!bodyConsumed(req)) return { kind: "stream" };
+  return { kind: "rebuilt", body: rebuiltBody(req.headers["content-type"], req.body, undefined) };
 }

@@ -1,4 +1,5 @@
 import type { RefreshTokens } from "../create-refresh-tokens.js";
+import type { TokenReply, TokenRequest } from "../create-token-endpoint.js";
 import { RegauthError } from "../errors.js";
 import { formatScopes } from "../format-scope.js";
 import type { Logger } from "../logger.js";
@@ -8,14 +9,13 @@ import type { Scope, ScopeLimits } from "../scope.js";
 import { checkCredentialText } from "./basic-auth.js";
 import { formatIssuedAt, resolveService, singleValue } from "./params.js";
 import { readForm } from "./read-form.js";
-import { jsonResponse } from "./respond.js";
+import { jsonReply } from "./respond.js";
 
 /** What the POST grant needs from the handler that owns it. */
 export interface GrantEndpoint {
   readonly services: readonly string[] | "any";
   readonly limits: ScopeLimits;
   readonly maxBodyBytes: number;
-  readonly maxUrlLength: number;
   readonly maxParameters: number;
   readonly refreshTokens: RefreshTokens | undefined;
   readonly log: Logger;
@@ -31,28 +31,24 @@ export interface GrantEndpoint {
 }
 
 /**
- * Serves `POST <realm>`, the OAuth2 grant of distribution's
+ * Serves `POST <realm>` (`query`: the parameters of the target's query, read
+ * within the endpoint's limits), the OAuth2 grant of distribution's
  * docs/spec/auth/oauth.md (RFC 6749 §4.3 `password`, §6 `refresh_token`).
  * Parameters are read from the form body and from the URL's query (clients
  * keep the realm's own query on the URL, some repeat it in the body): a
  * parameter in both must hold the same value, `scope` values are all taken.
  */
 export async function handleTokenPost(
-  request: Request,
+  request: TokenRequest,
+  query: URLSearchParams,
   clientIp: string | undefined,
   secrets: string[],
   endpoint: GrantEndpoint,
-): Promise<Response> {
-  if (request.url.length > endpoint.maxUrlLength) {
-    throw new RegauthError(
-      "ERR_REQUEST_INVALID",
-      `request URL too long: more than ${endpoint.maxUrlLength} characters`,
-    );
-  }
+): Promise<TokenReply> {
   const body = await readForm(request, endpoint.maxBodyBytes);
   // Collect the secrets before anything can fail, so no error path logs them.
   for (const name of ["password", "refresh_token"]) secrets.push(...body.getAll(name));
-  const params = new URLSearchParams([...new URL(request.url).searchParams, ...body]);
+  const params = new URLSearchParams([...query, ...body]);
   if (params.size > endpoint.maxParameters) {
     throw new RegauthError(
       "ERR_REQUEST_INVALID",
@@ -121,7 +117,7 @@ export async function handleTokenPost(
   const { issued, access } = await endpoint.grant(account, service, clientIp, labels, scopes);
   log.info({ account, service, clientIp, access, grantType }, "token issued");
   const granted = access.filter((entry) => entry.actions.length > 0);
-  return jsonResponse(200, {
+  return jsonReply(200, {
     token: issued.token,
     access_token: issued.token,
     token_type: "Bearer",

@@ -1,5 +1,12 @@
+import type { TokenReply } from "../create-token-endpoint.js";
 import type { KoaContextLike } from "../koa/to-koa-middleware.js";
-import { bodyConsumed, rebuiltBody, requestUrl, toWebRequest } from "./node-bridge.js";
+import {
+  type BodySource,
+  bodyConsumed,
+  rebuiltBody,
+  requestUrl,
+  toWebRequest,
+} from "./node-bridge.js";
 
 /** Statuses that carry no body (Koa empties the body for them). */
 const EMPTY_STATUSES = new Set([204, 205, 304]);
@@ -14,11 +21,30 @@ const EMPTY_STATUSES = new Set([204, 205, 304]);
 export function koaWebRequest(ctx: KoaContextLike, withBody: boolean): Request {
   const origin = ctx.host ? `${ctx.protocol}://${ctx.host}` : undefined;
   const url = requestUrl(origin, ctx.originalUrl, "http://localhost");
-  if (!withBody) return toWebRequest(ctx.req, ctx.res, url, { kind: "rebuilt", body: undefined });
-  if (!bodyConsumed(ctx.req)) return toWebRequest(ctx.req, ctx.res, url, { kind: "stream" });
+  const body: BodySource = withBody ? koaBody(ctx) : { kind: "rebuilt", body: undefined };
+  return toWebRequest(ctx.req, ctx.res, url, body);
+}
+
+/**
+ * Where a Koa request's body comes from: the socket, or, when a body parser
+ * consumed it, its `rawBody` or `ctx.request.body` rebuilt.
+ */
+export function koaBody(ctx: KoaContextLike): BodySource {
+  if (!bodyConsumed(ctx.req)) return { kind: "stream" };
   const { body, rawBody } = ctx.request as { body?: unknown; rawBody?: unknown };
-  const rebuilt = rebuiltBody(ctx.req.headers["content-type"], body, rawBody);
-  return toWebRequest(ctx.req, ctx.res, url, { kind: "rebuilt", body: rebuilt });
+  return { kind: "rebuilt", body: rebuiltBody(ctx.req.headers["content-type"], body, rawBody) };
+}
+
+/**
+ * Sets a {@link TokenReply} on a Koa context: headers, the body, then the
+ * status, so that Koa's body setter does not pick its own. A 413 also closes
+ * the connection (the rest of the body was never read).
+ */
+export function writeKoaReply(ctx: KoaContextLike, reply: TokenReply): void {
+  for (const [name, value] of Object.entries(reply.headers)) ctx.set(name, value);
+  if (reply.status === 413) ctx.set("Connection", "close");
+  ctx.body = reply.body;
+  ctx.status = reply.status;
 }
 
 /**

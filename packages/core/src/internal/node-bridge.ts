@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
+import type { TokenReply, TokenRequest } from "../create-token-endpoint.js";
+import { bodyIncomplete, bodyTooLarge } from "./read-form.js";
 
 /** Headers that describe the body on the wire, dropped when the body is rebuilt. */
 const FRAMING_HEADERS = ["content-length", "transfer-encoding", "content-encoding"];
@@ -140,4 +142,100 @@ export async function writeNodeResponse(
     return;
   }
   outgoing.end(Buffer.from(await response.arrayBuffer()));
+}
+
+/**
+ * The {@link TokenRequest} of a node:http request, built without Web objects:
+ * `target` as given (path and query), headers looked up in `rawHeaders` with
+ * Fetch's rules (case-insensitive, repeated ones joined with `", "`), the body
+ * read from the socket or rebuilt (see {@link rebuiltBody}; the framing
+ * headers of the original body are then hidden).
+ */
+export function nodeTokenRequest(
+  incoming: IncomingMessage,
+  target: string,
+  body: BodySource,
+  clientIp: string | undefined,
+): TokenRequest {
+  const raw = incoming.rawHeaders;
+  if (body.kind === "stream") {
+    return {
+      method: incoming.method ?? "GET",
+      target,
+      header: (name) => rawHeader(raw, name),
+      readBody: (maxBytes) => readNodeBody(incoming, maxBytes),
+      clientIp,
+    };
+  }
+  const rebuilt = body.body;
+  return {
+    method: incoming.method ?? "GET",
+    target,
+    header: (name) => (FRAMING_HEADERS.includes(name) ? undefined : rawHeader(raw, name)),
+    ...(rebuilt === undefined ? {} : { readBody: async () => rebuilt }),
+    clientIp,
+  };
+}
+
+/** A header of `rawHeaders` (name, value, name, value...) by lower-case name, as Fetch's `Headers.get`. */
+function rawHeader(raw: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i] as string;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    const item = raw[i + 1] as string;
+    value = value === undefined ? item : `${value}, ${item}`;
+  }
+  return value;
+}
+
+/**
+ * Reads a node:http request's body whole, buffering at most `maxBytes`
+ * bytes. Past them it stops reading and throws `ERR_REQUEST_TOO_LARGE` (the
+ * answer then closes the connection, see {@link writeNodeReply}); a client
+ * that leaves before the end gives `ERR_REQUEST_INVALID`.
+ */
+export function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+  if (incoming.readableEnded) return Promise.resolve(new Uint8Array(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const settle = (error?: Error) => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+      incoming.off("close", onClose);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, length));
+    };
+    const onData = (chunk: Buffer) => {
+      length += chunk.byteLength;
+      if (length > maxBytes) {
+        incoming.pause();
+        settle(bodyTooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => settle();
+    const onError = (error: Error) => settle(bodyIncomplete(error));
+    const onClose = () => settle(bodyIncomplete(new Error("connection closed mid-body")));
+    incoming.on("data", onData);
+    incoming.once("end", onEnd);
+    incoming.once("error", onError);
+    incoming.once("close", onClose);
+  });
+}
+
+/**
+ * Writes a {@link TokenReply} to a node:http response. A 413 also closes the
+ * connection: the rest of the body was never read, so the connection cannot
+ * carry another request.
+ */
+export function writeNodeReply(reply: TokenReply, outgoing: ServerResponse): void {
+  outgoing.writeHead(
+    reply.status,
+    reply.status === 413 ? { ...reply.headers, Connection: "close" } : reply.headers,
+  );
+  outgoing.end(reply.body);
 }

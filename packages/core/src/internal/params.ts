@@ -58,5 +58,7 @@ export function resolveService(
 
 /** `issued_at` as the docker client reads it: RFC 3339 in UTC, whole seconds. */
 export function formatIssuedAt(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const text = date.toISOString();
+  // toISOString always ends in `.sssZ`: drop the milliseconds.
+  return `${text.slice(0, -5)}Z`;
 }

