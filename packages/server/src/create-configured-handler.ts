@@ -68,6 +68,11 @@ export interface ConfiguredOidcLogin {
  * - `handler`: the endpoint: `GET|POST <path_prefix>/auth` and
  *   `<path_prefix>/auth/token`, and the sign-in pages of `google_auth` and
  *   `oidc_auth` under their paths; any other path gets 404.
+ * - `tokenHandler`, `tokenPaths`: the token endpoint alone and the paths
+ *   `handler` serves it at, for a server that routes those paths itself: a
+ *   request to one of them, with the `real_ip_header` when one is set, gets
+ *   the same answer from `tokenHandler` as from `handler` (and
+ *   `toNodeListener` serves it without Web objects).
  * - `issuer`: the token signer (its `publicJwk`, `keyId`...).
  * - `authenticators`, `authorizers`: the chains, in order (each named after
  *   its section: `static` for `users`, `ext_auth`, `google_auth`,
@@ -90,6 +95,8 @@ export interface ConfiguredOidcLogin {
  */
 export interface ConfiguredHandler {
   readonly handler: TokenHandler;
+  readonly tokenHandler: TokenHandler;
+  readonly tokenPaths: ReadonlySet<string>;
   readonly issuer: RegistryTokenIssuer;
   readonly authenticators: readonly Authenticator[];
   readonly authorizers: readonly Authorizer[];
@@ -494,6 +501,8 @@ export async function createConfiguredHandler(
 
   return {
     handler,
+    tokenHandler,
+    tokenPaths: routes,
     issuer,
     authenticators,
     authorizers,

@@ -1,6 +1,6 @@
 import { type FSWatcher, watch as watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { basename, dirname } from "node:path";
@@ -124,16 +124,37 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       : undefined;
 
   let inFlight = 0;
-  const nodeListener = toNodeListener(
+  const listenerOptions = {
+    onError: (error: unknown) => log.warn({ err: error }, "could not write a response"),
+  };
+  const webListener = toNodeListener(
     (request, context) => current.built.handler(request, context),
-    { onError: (error) => log.warn({ err: error }, "could not write a response") },
+    listenerOptions,
   );
+  // The token paths go straight to the token endpoint, without Web objects
+  // (what a returning user costs halves); every other request, and any that
+  // the full handler would refuse before the endpoint, goes through it.
+  const tokenListeners = new WeakMap<ConfiguredHandler, ReturnType<typeof toNodeListener>>();
+  const tokenListenerFor = (request: IncomingMessage) => {
+    const { built, config } = current;
+    const target = request.url ?? "/";
+    const query = target.indexOf("?");
+    if (!built.tokenPaths.has(query < 0 ? target : target.slice(0, query))) return undefined;
+    const realIpHeader = config.server.realIpHeader?.toLowerCase();
+    if (realIpHeader !== undefined && request.headers[realIpHeader] === undefined) return undefined;
+    let listener = tokenListeners.get(built);
+    if (listener === undefined) {
+      listener = toNodeListener(built.tokenHandler, listenerOptions);
+      tokenListeners.set(built, listener);
+    }
+    return listener;
+  };
   const listener: Parameters<typeof createHttpServer>[1] = (request, response) => {
     inFlight++;
     response.once("close", () => {
       inFlight--;
     });
-    nodeListener(request, response);
+    (tokenListenerFor(request) ?? webListener)(request, response);
   };
   const server: Server = tls
     ? createHttpsServer({ cert: tls.cert, key: tls.key }, listener)

@@ -228,6 +228,42 @@ describe("regauth serve", () => {
     expect(await server.exited).toBe(0);
   }, 30_000);
 
+  it("routes: the token paths (straight to the endpoint) need the real IP header; other paths are 404", async () => {
+    const port = await freePort();
+    const path = await writeConfig(
+      dir,
+      config(port, "[{match: {account: quiet}, actions: [pull]}]").replace(
+        `server: {addr: "127.0.0.1:${port}"}`,
+        `server: {addr: "127.0.0.1:${port}", real_ip_header: X-Real-IP}`,
+      ),
+      "routes.yml",
+    );
+    const server = await startServe(path);
+    const get = (target: string, headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${port}${target}`, {
+        headers: {
+          authorization: `Basic ${Buffer.from("quiet:pw").toString("base64")}`,
+          ...headers,
+        },
+      });
+    const proxied = { "X-Real-IP": "192.0.2.7" };
+    for (const target of ["/auth", "/auth/token"]) {
+      const response = await get(
+        `${target}?service=registry.test&scope=repository:a/b:pull`,
+        proxied,
+      );
+      expect(response.status).toBe(200);
+      expect(response.headers.get("cache-control")).toBe("no-store");
+    }
+    const bare = await get("/auth?service=registry.test", {});
+    expect(bare.status).toBe(400);
+    expect(await bare.text()).toContain("the X-Real-IP header is required");
+    expect((await get("/v2/", proxied)).status).toBe(404);
+    expect((await get("/auth/other", proxied)).status).toBe(404);
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  }, 30_000);
+
   it("a reload empties the credential cache: a changed password stops working at once", async () => {
     const port = await freePort();
     const usersConfig = async (password: string) => `
