@@ -1,5 +1,5 @@
-import { verify } from "@node-rs/bcrypt";
 import type { AuthnRequest, AuthnResult, Labels } from "@regauth/core";
+import { verifyPassword } from "./bcrypt-pool.js";
 
 /** A bcrypt hash as `htpasswd -B` and common libraries write it: `$2a$`, `$2b$` or `$2y$`, cost 04-31. */
 export const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
@@ -20,8 +20,11 @@ export interface BcryptUser {
  *   hash of the highest cost in use, so that an unknown account and a wrong
  *   password take the same time and nobody can list accounts by timing.
  *
- * bcrypt runs in @node-rs/bcrypt on libuv's thread pool, off the event loop.
- * Like every bcrypt, only the first 72 bytes of a password count.
+ * bcrypt (@node-rs/bcrypt) runs in a pool of worker threads at a lower
+ * priority than the event loop (nice 10 on Linux; see `verifyPassword`), so
+ * that under CPU contention the event loop (cached users, token signing) wins
+ * and bcrypt takes the CPU left over. Like every bcrypt, only the first 72
+ * bytes of a password count.
  */
 export function createBcryptCheck(
   users: ReadonlyMap<string, BcryptUser>,
@@ -38,6 +41,7 @@ export function createBcryptCheck(
  * database): allow with its labels when `password` matches `user.hash`, deny
  * when it does not; no user (`undefined`): no-match after one verification
  * against `decoy` that cannot succeed, the same work as a wrong password.
+ * Rejects when the bcrypt worker fails (see `verifyPassword`).
  */
 export async function checkBcryptUser(
   user: BcryptUser | undefined,
@@ -48,14 +52,17 @@ export async function checkBcryptUser(
     await spendDecoy(password, decoy);
     return { result: "no-match" };
   }
-  return (await verify(password, user.hash))
+  return (await verifyPassword(password, user.hash))
     ? { result: "allow", labels: user.labels }
     : { result: "deny" };
 }
 
-/** One bcrypt verification against `decoy` that cannot succeed: time spent, answer ignored. */
+/**
+ * One bcrypt verification against `decoy` that cannot succeed: time spent,
+ * answer ignored. Rejects when the bcrypt worker fails (see `verifyPassword`).
+ */
 export async function spendDecoy(password: string, decoy: string | undefined): Promise<void> {
-  if (decoy !== undefined) await verify(`${password}\u0000decoy`, decoy);
+  if (decoy !== undefined) await verifyPassword(`${password}\u0000decoy`, decoy);
 }
 
 /** The cost (log2 rounds) of a hash matching {@link BCRYPT_HASH}. */
