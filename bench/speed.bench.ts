@@ -72,6 +72,7 @@ try {
 
   const inProcess = new Map<string, Cell>();
   for (const spec of CASES) {
+    if (spec.httpFloor) continue;
     const reason = unavailable(spec);
     const handler = local.handlers.get(spec.id);
     const endpoint = local.endpoints.get(spec.id);
@@ -387,6 +388,15 @@ function report(results: {
         `by CPU time per request ${formatPercent(shareCpu)} in process (${verdict(shareCpu >= 0.5)}), ` +
         `${formatPercent(shareCpuHttp)} over HTTP (${verdict(shareCpuHttp >= 0.5)})`,
     );
+    const floor = figure(overHttp, "http-floor");
+    if (floor) {
+      console.log(
+        `  over HTTP, node:http alone (the floor row) serves ${formatCount(floor.perSecond)} ` +
+          `req/s (${formatPercent(floor.perSecond / limit.perSecond)} of the limit) at ` +
+          `${formatCount(floor.cpuMicros ?? Number.NaN)} µs of CPU each; returning users reach ` +
+          `${formatPercent(returningHttp.perSecond / floor.perSecond)} of its req/s`,
+      );
+    }
   }
   const slowdown = (map: ReadonlyMap<string, Cell>, id: string) => {
     const one = figure(map, "static-returning");

@@ -67,9 +67,20 @@ export interface CaseSpec {
    * adapter calls the endpoint either way).
    */
   readonly web?: true;
+  /**
+   * Over HTTP only, and no handler: the bench server answers with a fixed
+   * body the size of a token answer, straight from node:http (`res.end`),
+   * the most a token endpoint behind node:http could do on this machine.
+   */
+  readonly httpFloor?: true;
 }
 
 export const CASES: readonly CaseSpec[] = [
+  {
+    id: "http-floor",
+    label: "HTTP floor: node:http res.end of a fixed token answer",
+    httpFloor: true,
+  },
   { id: "anonymous", label: "anonymous (no credentials), 1-entry ACL" },
   { id: "static-returning", label: "static user, returning (cache hit), 1-entry ACL" },
   {
@@ -89,6 +100,14 @@ export const CASES: readonly CaseSpec[] = [
     backend: "mongo",
   },
 ];
+
+/** A body the size and shape of a token answer (one scope, ES256), for the HTTP floor. */
+export const FLOOR_BODY = JSON.stringify({
+  token: "t".repeat(560),
+  access_token: "t".repeat(560),
+  expires_in: 300,
+  issued_at: "2026-01-01T00:00:00Z",
+});
 
 function basic(account: string, password: string): string {
   return `Basic ${Buffer.from(`${account}:${password}`).toString("base64")}`;

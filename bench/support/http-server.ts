@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { toNodeListener } from "@regauth/core/node";
 import type { BenchSetup } from "./backends.js";
-import { buildCases } from "./cases.js";
+import { buildCases, FLOOR_BODY } from "./cases.js";
 
 type Listener = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -24,6 +24,14 @@ async function serve(setup: BenchSetup): Promise<void> {
   const built = await buildCases(setup);
   const listeners = new Map<string, Listener>();
   for (const [id, handler] of built.handlers) listeners.set(id, toNodeListener(handler));
+  listeners.set("http-floor", (_request, response) => {
+    response.writeHead(200, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Cache-Control": "no-store",
+      Pragma: "no-cache",
+    });
+    response.end(FLOOR_BODY);
+  });
   let inFlight = 0;
   let served = 0;
   let drained: (() => void) | undefined;
