@@ -62,8 +62,9 @@ export const DEFAULT_MAX_BODY_BYTES = 65_536;
  * - `credentialCacheTtl`: seconds a successful authentication is remembered,
  *   so a returning user costs no bcrypt, bind or query. Default 60; 0 turns the
  *   cache off. Only successes are kept, keyed by an HMAC-SHA256 (random
- *   per-process key) of the chain, account and password: neither password nor
- *   hash is kept. Trade-off: a password changed or removed in the backend still
+ *   per-process key) of the chain, account, password, service and client
+ *   address (so an authenticator that decides on the address or the service
+ *   is asked again for another one): neither password nor hash is kept. Trade-off: a password changed or removed in the backend still
  *   works on this process until its entry expires. A new handler (a config
  *   reload) starts empty.
  * - `credentialCacheMaxEntries`: most remembered authentications, least

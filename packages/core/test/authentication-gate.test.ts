@@ -48,6 +48,41 @@ describe("credential cache", () => {
     expect(calls).toEqual(["alice"]);
   });
 
+  it("a login remembered for one client address or service is not reused for another", async () => {
+    // Reported by review: an authenticator that lets a robot in only from one
+    // network was bypassed from anywhere once the robot had logged in.
+    const calls: string[] = [];
+    const gate = createAuthenticationGate(
+      {
+        name: "network",
+        async authenticate({ clientIp, service }) {
+          calls.push(`${service} ${clientIp}`);
+          return clientIp === "10.0.0.5" && service === "internal"
+            ? { result: "allow" }
+            : { result: "deny" };
+        },
+      },
+      { cacheTtl: 60, cacheMaxEntries: 100, maxInFlight: 8 },
+    );
+    const from = (service: string, clientIp: string | undefined): AuthnRequest => ({
+      account: "ci",
+      password: "token",
+      service,
+      clientIp,
+    });
+    expect((await gate.authenticate(from("internal", "10.0.0.5"))).result).toBe("allow");
+    expect((await gate.authenticate(from("internal", "10.0.0.5"))).result).toBe("allow");
+    expect((await gate.authenticate(from("internal", "1.2.3.4"))).result).toBe("deny");
+    expect((await gate.authenticate(from("public", "10.0.0.5"))).result).toBe("deny");
+    expect((await gate.authenticate(from("internal", undefined))).result).toBe("deny");
+    expect(calls).toEqual([
+      "internal 10.0.0.5",
+      "internal 1.2.3.4",
+      "public 10.0.0.5",
+      "internal undefined",
+    ]);
+  });
+
   it("a wrong password is never cached and never answered from the cache", async () => {
     const { authenticator, calls } = counting();
     const gate = createAuthenticationGate(authenticator, {

@@ -166,6 +166,36 @@ describe("secrets inside a backend's error message are redacted from logs", () =
     expect(text).toContain("bind failed for alice with [redacted]");
     expect(text).not.toContain("SuperSecret123");
   });
+
+  it("a POST password or refresh token given in the query is redacted as one in the body", async () => {
+    // Reported by review: the query's parameters count for a POST, but only
+    // the body's secrets were collected for redaction.
+    const logger = recordingLogger();
+    const leaky: Authenticator = {
+      name: "leaky",
+      async authenticate({ account, password }) {
+        throw new Error(`bind failed for ${account} with ${password}`);
+      },
+    };
+    const handler = createTokenHandler({
+      authenticators: [leaky],
+      authorizers: [pullOnly],
+      issuer: stubIssuer(),
+      services: [SERVICE],
+      logger,
+    });
+    const response = await handler(
+      new Request(`http://a.test/auth?password=QueryPassword123&service=${SERVICE}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "grant_type=password&username=alice",
+      }),
+    );
+    expect(response.status).toBe(503);
+    const text = logger.text();
+    expect(text).toContain("bind failed for alice with [redacted]");
+    expect(text).not.toContain("QueryPassword123");
+  });
 });
 
 describe("the handler's authentication gate", () => {

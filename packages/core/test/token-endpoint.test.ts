@@ -3,7 +3,8 @@
 // toNodeListener, toExpressMiddleware and toKoaMiddleware without Web
 // Request/Response objects, and must answer exactly as through them.
 
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, IncomingMessage } from "node:http";
+import { Socket } from "node:net";
 import { bodyParser } from "@koa/bodyparser";
 import express from "express";
 import Koa from "koa";
@@ -17,6 +18,7 @@ import {
   type TokenHandlerOptions,
   type TokenRequest,
 } from "../src/index.js";
+import { readNodeBody } from "../src/internal/node-bridge.js";
 import { toKoaMiddleware } from "../src/koa/index.js";
 import { toNodeListener } from "../src/node/index.js";
 import { Servers } from "./adapter-helpers.js";
@@ -229,11 +231,11 @@ const PROBES: readonly Probe[] = [
 ];
 
 /** Sends a probe; resolves with the status, the headers a client reads, and the body without its issue time. */
-function send(origin: string, probe: Probe) {
+function send(origin: string, probe: Probe, extraHeaders: readonly string[] = []) {
   return new Promise<{ status: number; headers: Record<string, unknown>; body: unknown }>(
     (resolve, reject) => {
       // Raw headers get no Host line of node's own, and node:http servers require one.
-      const headers = ["Host", new URL(origin).host, ...(probe.headers ?? [])];
+      const headers = ["Host", new URL(origin).host, ...(probe.headers ?? []), ...extraHeaders];
       const request = httpRequest(
         `${origin}${probe.path}`,
         { method: probe.method ?? "GET", headers, agent: false },
@@ -253,6 +255,8 @@ function send(origin: string, probe: Probe) {
               "www-authenticate",
               "allow",
               "retry-after",
+              "content-length",
+              "connection",
             ]) {
               headers[name] = response.headers[name];
             }
@@ -320,5 +324,73 @@ describe("the adapters' direct path answers as the Web path does", () => {
         await servers.start(app(web, parse)),
       );
     }
+  });
+});
+
+const GRANT: Probe = {
+  name: "password grant",
+  path: "/auth",
+  method: "POST",
+  headers: FORM,
+  body: "grant_type=password&username=alice&password=secret&scope=repository%3Aapp%3Apull",
+};
+
+describe("the direct path from node:http", () => {
+  it("reads a body whose stream code before it paused or gave a text encoding", async () => {
+    // Reported by review: setEncoding made the reader count string lengths
+    // (NaN) and crash the process; a paused stream was never answered.
+    const listener = toNodeListener(createTokenHandler(options()));
+    for (const before of [
+      (request: IncomingMessage) => request.setEncoding("utf8"),
+      (request: IncomingMessage) => request.pause(),
+      (request: IncomingMessage) => request.setEncoding("latin1"),
+    ]) {
+      const origin = await servers.start((request, response) => {
+        before(request);
+        listener(request, response);
+      });
+      const answer = await send(origin, {
+        ...GRANT,
+        body: `${GRANT.body}&note=${encodeURIComponent("café")}`,
+      });
+      expect(answer.status).toBe(200);
+    }
+  });
+
+  it("a stream already destroyed is an incomplete body (400), not a wait forever", async () => {
+    const incoming = new IncomingMessage(new Socket());
+    incoming.destroy();
+    await expect(readNodeBody(incoming, 1024)).rejects.toMatchObject({
+      code: "ERR_REQUEST_INVALID",
+    });
+  });
+
+  it("answers with Content-Length, keep the connection, and close it after an unread body (413)", async () => {
+    const handler = createTokenHandler(options());
+    const origin = await servers.start(toNodeListener(handler));
+    const keepAlive = ["Connection", "keep-alive"];
+    const ok = await send(origin, GRANT, keepAlive);
+    expect(ok.status).toBe(200);
+    expect(Number(ok.headers["content-length"])).toBeGreaterThan(100);
+    expect(ok.headers.connection).toBe("keep-alive");
+    const large = await send(
+      origin,
+      { ...GRANT, body: `grant_type=password&pad=${"p".repeat(65_536)}` },
+      keepAlive,
+    );
+    expect(large.status).toBe(413);
+    expect(large.headers.connection).toBe("close");
+
+    // Read whole by a body parser before the adapter: nothing left unread, the connection stays.
+    const app = express();
+    app.use(express.urlencoded({ extended: false }));
+    app.use(toExpressMiddleware(handler));
+    const parsed = await send(
+      await servers.start(app),
+      { ...GRANT, body: `grant_type=password&pad=${"p".repeat(8192)}` },
+      keepAlive,
+    );
+    expect(parsed.status).toBe(413);
+    expect(parsed.headers.connection).toBe("keep-alive");
   });
 });

@@ -406,7 +406,12 @@ const serverSchema = z.strictObject({
   }),
   path_prefix: z
     .string()
-    .regex(/^(\/[^\s?#]*)?$/, { error: "expected an absolute path such as /registry-auth" })
+    // Only characters a URL carries as they are: a prefix a client must
+    // percent-encode (`{`, `%`, non-ASCII) would never match the raw path.
+    .regex(/^(\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?$/, {
+      error:
+        "expected an absolute path such as /registry-auth, of letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ /",
+    })
     .default(""),
   certificate: z.string().min(1).optional(),
   key: z.string().min(1).optional(),

@@ -237,6 +237,14 @@ acl:
       expect(await configError(MINIMAL("").replace('"127.0.0.1:5001"', '"localhost"'))).toBe(
         "server.addr: expected HOST:PORT, :PORT or [IPv6]:PORT",
       );
+      // A client percent-encodes `{` or `é`: such a prefix would never match.
+      for (const prefix of ["/r{g}", "/régistry", "/a%2Fb", "/a b"]) {
+        expect(
+          await configError(
+            MINIMAL("").replace('"127.0.0.1:5001"', `"127.0.0.1:5001", path_prefix: "${prefix}"`),
+          ),
+        ).toMatch(/^server\.path_prefix: expected an absolute path/);
+      }
     });
 
     it("keys and programs are checked when built", async () => {

@@ -33,8 +33,10 @@ export interface AuthenticationGate extends Authenticator {
  *
  * The cache keeps only `allow` answers (and their labels), keyed by an
  * HMAC-SHA256, under a random per-process key, of the chain's name, the
- * account and the password: no password, and nothing a stolen heap dump could
- * test passwords against offline without that key, is kept. Deny, no-match and
+ * account, the password, the service and the client address (an
+ * authenticator may decide on the last two): no password, and nothing a
+ * stolen heap dump could test passwords against offline without that key, is
+ * kept. Deny, no-match and
  * errors are never cached. Anonymous requests skip it (they cost nothing).
  *
  * The trade-off, documented for users: a password that is changed or removed
@@ -57,12 +59,19 @@ export function createAuthenticationGate(
       : undefined;
   let inFlight = 0;
 
+  // Service and client address are part of the key: an authenticator may
+  // decide on them (allow a robot account only from one network, for one
+  // registry), so an answer given for one is never reused for another.
   const keyOf = (request: AuthnRequest) =>
     createHmac("sha256", hmacKey)
       .update(prefix)
       .update(request.account)
       .update("\u0000")
       .update(request.password)
+      .update("\u0000")
+      .update(request.service)
+      .update("\u0000")
+      .update(request.clientIp ?? "")
       .digest("base64url");
 
   return {

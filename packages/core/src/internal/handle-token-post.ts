@@ -11,6 +11,9 @@ import { formatIssuedAt, resolveService, singleValue } from "./params.js";
 import { readForm } from "./read-form.js";
 import { jsonReply } from "./respond.js";
 
+/** Parameters that hold a secret, never to be logged. */
+const SECRET_PARAMETERS = ["password", "refresh_token"] as const;
+
 /** What the POST grant needs from the handler that owns it. */
 export interface GrantEndpoint {
   readonly services: readonly string[] | "any";
@@ -45,9 +48,11 @@ export async function handleTokenPost(
   secrets: string[],
   endpoint: GrantEndpoint,
 ): Promise<TokenReply> {
+  // Collect the secrets before anything can fail, so no error path logs them:
+  // from the query as from the body, since both count.
+  for (const name of SECRET_PARAMETERS) secrets.push(...query.getAll(name));
   const body = await readForm(request, endpoint.maxBodyBytes);
-  // Collect the secrets before anything can fail, so no error path logs them.
-  for (const name of ["password", "refresh_token"]) secrets.push(...body.getAll(name));
+  for (const name of SECRET_PARAMETERS) secrets.push(...body.getAll(name));
   const params = new URLSearchParams([...query, ...body]);
   if (params.size > endpoint.maxParameters) {
     throw new RegauthError(

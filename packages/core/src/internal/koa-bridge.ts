@@ -37,12 +37,12 @@ export function koaBody(ctx: KoaContextLike): BodySource {
 
 /**
  * Sets a {@link TokenReply} on a Koa context: headers, the body, then the
- * status, so that Koa's body setter does not pick its own. A 413 also closes
- * the connection (the rest of the body was never read).
+ * status, so that Koa's body setter does not pick its own. A request whose
+ * body was not read to its end (413) also gets its connection closed.
  */
 export function writeKoaReply(ctx: KoaContextLike, reply: TokenReply): void {
   for (const [name, value] of Object.entries(reply.headers)) ctx.set(name, value);
-  if (reply.status === 413) ctx.set("Connection", "close");
+  if (!ctx.req.complete) ctx.set("Connection", "close");
   ctx.body = reply.body;
   ctx.status = reply.status;
 }
@@ -58,6 +58,7 @@ export async function writeKoaResponse(ctx: KoaContextLike, response: Response):
     if (key === "set-cookie") ctx.append(key, value);
     else ctx.set(key, value);
   });
+  if (!ctx.req.complete) ctx.set("Connection", "close");
   ctx.body =
     bytes === null && EMPTY_STATUSES.has(response.status) ? null : (bytes ?? Buffer.alloc(0));
   ctx.status = response.status;

@@ -126,7 +126,8 @@ export function toWebRequest(
 /**
  * Writes a Web `Response` to a node:http response: status, every header
  * (several `Set-Cookie` kept apart), and the body, read whole (token answers
- * are small); no body for HEAD.
+ * are small); no body for HEAD. A request whose body was not read to its end
+ * gets its connection closed, see {@link closeIfBodyUnread}.
  */
 export async function writeNodeResponse(
   response: Response,
@@ -137,6 +138,7 @@ export async function writeNodeResponse(
   response.headers.forEach((value, key) => {
     outgoing.appendHeader(key, value);
   });
+  if (closeIfBodyUnread(outgoing.req)) outgoing.setHeader("Connection", "close");
   if (response.body === null || method === "HEAD") {
     outgoing.end();
     return;
@@ -193,14 +195,23 @@ function rawHeader(raw: readonly string[], name: string): string | undefined {
  * Reads a node:http request's body whole, buffering at most `maxBytes`
  * bytes. Past them it stops reading and throws `ERR_REQUEST_TOO_LARGE` (the
  * answer then closes the connection, see {@link writeNodeReply}); a client
- * that leaves before the end gives `ERR_REQUEST_INVALID`.
+ * that leaves before the end, or a stream already destroyed, gives
+ * `ERR_REQUEST_INVALID`. It copes with what code before it may have done to
+ * the stream: paused it (it resumes), or set a text encoding (the text is
+ * turned back into UTF-8 bytes).
  */
 export function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   if (incoming.readableEnded) return Promise.resolve(new Uint8Array(0));
+  if (incoming.destroyed) {
+    return Promise.reject(bodyIncomplete(new Error("request stream already destroyed")));
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
+    let settled = false;
     const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
       incoming.off("data", onData);
       incoming.off("end", onEnd);
       incoming.off("error", onError);
@@ -208,14 +219,15 @@ export function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promi
       if (error) reject(error);
       else resolve(Buffer.concat(chunks, length));
     };
-    const onData = (chunk: Buffer) => {
-      length += chunk.byteLength;
+    const onData = (chunk: Buffer | string) => {
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+      length += bytes.byteLength;
       if (length > maxBytes) {
         incoming.pause();
         settle(bodyTooLarge(maxBytes));
         return;
       }
-      chunks.push(chunk);
+      chunks.push(bytes);
     };
     const onEnd = () => settle();
     const onError = (error: Error) => settle(bodyIncomplete(error));
@@ -224,18 +236,31 @@ export function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promi
     incoming.once("end", onEnd);
     incoming.once("error", onError);
     incoming.once("close", onClose);
+    // A `data` listener does not restart a stream that was paused on purpose.
+    incoming.resume();
   });
 }
 
 /**
- * Writes a {@link TokenReply} to a node:http response. A 413 also closes the
- * connection: the rest of the body was never read, so the connection cannot
- * carry another request.
+ * Headers to add so that a connection whose request body was not read to its
+ * end (a body over the limit) is closed after the answer: the unread rest
+ * would otherwise be taken for the next request, or hang it.
+ */
+export function closeIfBodyUnread(incoming: IncomingMessage): Record<string, string> | undefined {
+  return incoming.complete ? undefined : { Connection: "close" };
+}
+
+/**
+ * Writes a {@link TokenReply} to a node:http response, with its
+ * `Content-Length`. A request whose body was not read to its end (413) also
+ * gets its connection closed, see {@link closeIfBodyUnread}.
  */
 export function writeNodeReply(reply: TokenReply, outgoing: ServerResponse): void {
-  outgoing.writeHead(
-    reply.status,
-    reply.status === 413 ? { ...reply.headers, Connection: "close" } : reply.headers,
-  );
-  outgoing.end(reply.body);
+  const body = Buffer.from(reply.body, "utf8");
+  outgoing.writeHead(reply.status, {
+    ...reply.headers,
+    "Content-Length": String(body.byteLength),
+    ...closeIfBodyUnread(outgoing.req),
+  });
+  outgoing.end(body);
 }
