@@ -12,6 +12,7 @@ import { z } from "zod";
 import { readPemCertificates } from "./internal/certificates.js";
 import { keyAlgorithm, readPrivateKey, sameKey } from "./internal/keys.js";
 import { createJwtSigner, type RegistryTokenHeader } from "./internal/sign-jwt.js";
+import { createSigningQueue } from "./internal/signing-queue.js";
 import { newTokenId } from "./internal/token-id.js";
 import { libtrustKeyId } from "./libtrust-key-id.js";
 import type { KeyIdMode, SigningAlgorithm } from "./model.js";
@@ -205,7 +206,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): RegistryTokenIss
     ...(keyId === undefined ? {} : { kid: keyId }),
     ...(config.x5c ? { x5c: config.chain.map((cert) => cert.raw.toString("base64")) } : {}),
   };
-  const sign = createJwtSigner(header, privateKey);
+  const sign = createSigningQueue(createJwtSigner(header, privateKey));
   const publicJwk: JWK = Object.freeze({
     ...(publicKey.export({ format: "jwk" }) as JWK),
     use: "sig",
@@ -230,7 +231,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): RegistryTokenIss
       jti: newTokenId(),
       access: grant.access.map(accessClaim),
     };
-    const token = sign(payload);
+    const token = await sign(payload);
     return { token, expiresIn: lifetime, issuedAt: new Date(iat * 1000) };
   }
 
