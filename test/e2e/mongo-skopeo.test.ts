@@ -146,7 +146,6 @@ describe.skipIf(!peers.ok || !mongo.ok)("registry 2.8 + skopeo, users and ACL in
       .collection("acl")
       .insertOne({
         seq: 5,
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: an ACL placeholder, not a template
         match: { name: "${account}/*" },
         actions: ["*"],
         comment: "everyone owns their namespace",

@@ -49,7 +49,6 @@ function dialInfo(uri: string, database: string): { yaml: string; env: Record<st
   const env: Record<string, string> = {};
   if (user !== undefined) {
     lines.push(`username: ${JSON.stringify(decodeURIComponent(user))}`);
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${ENV} reference for regauth
     lines.push('password: "${MONGO_E2E_PASSWORD}"');
     env.MONGO_E2E_PASSWORD = decodeURIComponent(password ?? "");
     lines.push(`source: ${source ?? "admin"}`);
@@ -194,7 +193,6 @@ ${dial.yaml}
         .collection("acl")
         .insertOne({
           seq: 5,
-          // biome-ignore lint/suspicious/noTemplateCurlyInString: an ACL placeholder, not a template
           match: { name: "${account}/*" },
           actions: ["*"],
           comment: "everyone owns their namespace",

@@ -4,7 +4,6 @@
  */
 
 /** The placeholder the templates take. */
-// biome-ignore lint/suspicious/noTemplateCurlyInString: the placeholder itself, not a template literal
 export const ACCOUNT_PLACEHOLDER = "${account}";
 
 /**
