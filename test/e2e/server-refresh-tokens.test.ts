@@ -189,6 +189,8 @@ acl:
       });
       const { refresh_token: token } = (await login.json()) as { refresh_token: string };
       const before = server.log().length;
+      if (!crane.useRefreshToken || !crane.pullWithStoredAuth)
+        throw new Error("crane lost refresh tokens");
       await crane.useRefreshToken(READER.username, token);
       const pulled = await crane.pullWithStoredAuth("team/app");
       expect(pulled.code, `${crane.lastOutput()}${why()}`).toBe(0);

@@ -21,8 +21,8 @@ export interface MatrixClient {
   readonly peers: readonly string[];
   /** Whether a push keeps the source layout's manifest digest (podman re-writes it). */
   readonly preservesDigest: boolean;
-  /** Logs in with the client's own login command, or `undefined` when it has none. */
-  login(creds: Credentials): Promise<CommandResult> | undefined;
+  /** Logs in with the client's own login command; absent when it has none. */
+  login?(creds: Credentials): Promise<CommandResult>;
   /** Pushes `image` (an OCI layout) to `repo:latest`. */
   push(image: OciImage, repo: string, creds: Credentials): Promise<CommandResult>;
   /** Pulls `repo:latest` and reports its manifest digest. */
@@ -31,12 +31,12 @@ export interface MatrixClient {
   copy(from: string, to: string, creds: Credentials): Promise<CommandResult>;
   /**
    * Stores `refreshToken` where the client reads a docker login's identity
-   * token (`identitytoken` in its auth file) instead of a password, or
-   * `undefined` when the client has no such place.
+   * token (`identitytoken` in its auth file) instead of a password; absent
+   * when the client has no such place.
    */
-  useRefreshToken(username: string, refreshToken: string): Promise<void> | undefined;
-  /** Pulls `repo:latest` with the stored refresh token (no password). */
-  pullWithStoredAuth(repo: string): Promise<PullResult>;
+  useRefreshToken?(username: string, refreshToken: string): Promise<void>;
+  /** Pulls `repo:latest` with the stored refresh token (no password); with `useRefreshToken` only. */
+  pullWithStoredAuth?(repo: string): Promise<PullResult>;
   /** The last command and its output, for failure messages. */
   lastOutput(): string;
 }
@@ -354,7 +354,6 @@ export async function createCtrClient({ dir, host, defer }: ClientSetup): Promis
     peers: ["ctr", "containerd", "tar"],
     // `ctr images import --index-name` names the layout's index: that is what it pushes.
     preservesDigest: false,
-    login: () => undefined,
     async push(image, repo, creds) {
       secrets.push(creds.password);
       const local = "regauth.test/source:latest";
@@ -393,8 +392,6 @@ export async function createCtrClient({ dir, host, defer }: ClientSetup): Promis
         name(from),
       ]);
     },
-    useRefreshToken: () => undefined,
-    pullWithStoredAuth: () => Promise.reject(new Error("ctr keeps no credentials")),
     lastOutput: r.lastOutput,
   };
 }
@@ -595,8 +592,6 @@ export async function createRegctlClient({ dir, host }: ClientSetup): Promise<Ma
       if (logged.code !== 0) return logged;
       return r.run(["image", "copy", ref(from), ref(to)]);
     },
-    useRefreshToken: () => undefined,
-    pullWithStoredAuth: () => Promise.reject(new Error("not supported")),
     lastOutput: r.lastOutput,
   };
 }
