@@ -1,7 +1,12 @@
 import { readFileSync } from "node:fs";
 import { type Authenticator, parseOptions, RegauthError } from "@regauth/core";
 import { z } from "zod";
-import { BCRYPT_HASH, type BcryptUser, createBcryptCheck } from "./internal/bcrypt-users.js";
+import {
+  BCRYPT_HASH,
+  type BcryptUser,
+  createBcryptCheck,
+  lookupBcryptUser,
+} from "./internal/bcrypt-users.js";
 
 /**
  * Options of {@link createHtpasswdAuthenticator}.
@@ -33,7 +38,8 @@ function schemeOf(hash: string): string {
  * writes them (`user:$2y$05$...`). Blank lines and lines starting with `#`
  * are skipped. Same answers as the static users: right password allow (no
  * labels), wrong password deny, unknown account no-match after the same bcrypt
- * work, anonymous no-match.
+ * work, anonymous no-match. `lookup` (a refresh token's account): allow for
+ * an account in the file, no-match for one no longer in it.
  *
  * @throws RegauthError `ERR_CONFIG_INVALID` when the file cannot be read, or
  *   naming the line of any entry that is not `user:bcrypt` (another scheme such
@@ -84,5 +90,6 @@ export function createHtpasswdAuthenticator(options: HtpasswdAuthenticatorOption
       if (request.account === "") return { result: "no-match" };
       return check(request);
     },
+    lookup: lookupBcryptUser(users),
   };
 }

@@ -1,6 +1,11 @@
 import { type Authenticator, type Labels, parseOptions } from "@regauth/core";
 import { z } from "zod";
-import { BCRYPT_HASH, type BcryptUser, createBcryptCheck } from "./internal/bcrypt-users.js";
+import {
+  BCRYPT_HASH,
+  type BcryptUser,
+  createBcryptCheck,
+  lookupBcryptUser,
+} from "./internal/bcrypt-users.js";
 
 /**
  * One entry of the static users table (docker_auth's `users:` section).
@@ -76,7 +81,8 @@ const optionsSchema = z.strictObject({
  *   one, else no-match.
  *
  * Only the first 72 bytes of a password count (bcrypt). Verification runs off
- * the event loop.
+ * the event loop. `lookup` (a refresh token's account, without a password):
+ * allow with the labels of a listed account, no-match for one no longer listed.
  *
  * @throws RegauthError `ERR_CONFIG_INVALID` naming the field: a hash that is not
  *   bcrypt (`users.alice.password: expected a bcrypt hash ...`), an account
@@ -115,5 +121,6 @@ export function createStaticAuthenticator(options: StaticAuthenticatorOptions): 
       }
       return check(request);
     },
+    lookup: lookupBcryptUser(users),
   };
 }

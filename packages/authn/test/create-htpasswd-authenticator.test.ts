@@ -47,6 +47,14 @@ beforeAll(async () => {
 });
 
 describe("createHtpasswdAuthenticator", () => {
+  it("lookup (a refresh token's account): an account in the file allows, another is no-match", async () => {
+    const authenticator = createHtpasswdAuthenticator({ path: file(`alice:${alice}\n`) });
+    const lookup = (account: string) =>
+      authenticator.lookup?.({ account, service: "registry.test", clientIp: undefined });
+    expect(await lookup("alice")).toEqual({ result: "allow", labels: {} });
+    expect(await lookup("bob")).toEqual({ result: "no-match" });
+  });
+
   it("reads bcrypt lines, skipping comments and blank lines, LF or CRLF", async () => {
     const path = file(
       [

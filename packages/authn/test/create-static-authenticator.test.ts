@@ -55,6 +55,17 @@ describe("createStaticAuthenticator", () => {
     expect((await authenticator.authenticate(asked("alice", "Secret"))).result).toBe("deny");
   });
 
+  it("lookup (a refresh token's account): a listed account with its labels, an unlisted one no-match", async () => {
+    const authenticator = createStaticAuthenticator({
+      users: { alice: { password: hash2b, labels: { groups: ["qa"] } }, "": {} },
+    });
+    const lookup = (account: string) =>
+      authenticator.lookup?.({ account, service: "registry.test", clientIp: undefined });
+    expect(await lookup("alice")).toEqual({ result: "allow", labels: { groups: ["qa"] } });
+    expect(await lookup("bob")).toEqual({ result: "no-match" });
+    expect(await lookup("")).toEqual({ result: "no-match" });
+  });
+
   it("hands over the user's labels on allow", async () => {
     const labels = { groups: ["dev", "qa"], team: ["core"] };
     const authenticator = createStaticAuthenticator({

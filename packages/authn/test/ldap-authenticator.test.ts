@@ -88,6 +88,19 @@ describe.skipIf(!peers.ok)("createLdapAuthenticator against slapd", () => {
     expect(await ldap.authenticate(asked("nobody", "bob-pw"))).toEqual({ result: "no-match" });
   });
 
+  it("lookup (a refresh token's account): the search alone, with current labels; a missing entry is no-match", async () => {
+    const lookup = (account: string) =>
+      ldap.lookup?.({ account, service: "registry.test", clientIp: undefined });
+    const operations = await during(async () => {
+      expect(await lookup("bob")).toEqual({ result: "allow", labels: { groups: ["dev"] } });
+      expect(await lookup("nobody")).toEqual({ result: "no-match" });
+    });
+    // Only the service account binds: no user's bind, no password needed.
+    const binds = operations.filter((o) => o.kind === "bind").map((o) => o.dn);
+    expect(binds.every((dn) => dn === directory.service.dn)).toBe(true);
+    expect(operations.filter((o) => o.kind === "search")).toHaveLength(2);
+  });
+
   it("gives a user in two groups both, as common names in lower case", async () => {
     const outcome = await ldap.authenticate(asked("alice", "alice-pw"));
     expect(outcome.result).toBe("allow");
@@ -242,6 +255,10 @@ describe.skipIf(!peers.ok)("createLdapAuthenticator against slapd", () => {
         bindPassword: undefined,
         initialBindAsUser: `uid=\${account},ou=people,${slapd.suffix}`,
       });
+    });
+
+    it("has no lookup: without a service account nothing is read before the user's bind", () => {
+      expect(asUser.lookup).toBeUndefined();
     });
 
     it("binds as the user, then reads the user's own entry for labels", async () => {

@@ -171,6 +171,19 @@ describe.skipIf(!mongo.ok)("createMongoAuthenticator (real server)", () => {
       expect(await checker.authenticate(request("", ""))).toEqual({ result: "no-match" });
     });
 
+    it("lookup (a refresh token's account): the document's current labels; a missing one is no-match", async () => {
+      const checker = authenticator(collection);
+      const lookup = (account: string) =>
+        checker.lookup({ account, service: "registry.test", clientIp: undefined });
+      expect(await lookup("alice")).toEqual({
+        result: "allow",
+        labels: { groups: ["qa", "dev"], team: ["core"] },
+      });
+      expect(await lookup("carol")).toEqual({ result: "allow", labels: {} });
+      expect(await lookup("mallory")).toEqual({ result: "no-match" });
+      expect(await lookup("")).toEqual({ result: "no-match" });
+    });
+
     it("treats an account that looks like a query operator as a plain name", async () => {
       const checker = authenticator(collection);
       expect(await checker.authenticate(request('{"$ne":null}', "x"))).toEqual({
@@ -313,6 +326,21 @@ describe.skipIf(!mongo.ok)("createMongoAuthenticator (real server)", () => {
           });
         }
       }
+    });
+
+    it("lookup denies a document that could not sign in any more", async () => {
+      const lookup = (checker: ReturnType<typeof authenticator>, account: string) =>
+        checker.lookup({ account, service: "registry.test", clientIp: undefined });
+      const strict = authenticator(collection);
+      for (const account of ["nopass", "nullpass", "plain", "md5", "empty"]) {
+        expect(await lookup(strict, account)).toEqual({ result: "deny" });
+      }
+      const lenient = authenticator(collection, { allowPasswordless: true });
+      expect(await lookup(lenient, "nopass")).toEqual({
+        result: "allow",
+        labels: { groups: ["ghosts"] },
+      });
+      expect(await lookup(lenient, "plain")).toEqual({ result: "deny" });
     });
 
     it("lets it in with any password under allowPasswordless (docker_auth's behaviour)", async () => {

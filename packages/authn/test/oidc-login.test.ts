@@ -1,7 +1,11 @@
 // Unit tests of @regauth/authn/oidc without a provider: options, claims, pages.
 // The whole flow against a real provider and browser is test/e2e/oidc-registry-skopeo.test.ts.
 import { describe, expect, it } from "vitest";
-import { createOidcLogin, type OidcLoginOptions } from "../src/oidc/index.js";
+import {
+  createMemoryRegistryPasswordStore,
+  createOidcLogin,
+  type OidcLoginOptions,
+} from "../src/oidc/index.js";
 import { evaluateClaims } from "../src/oidc/internal/claims.js";
 import { escapeHtml } from "../src/oidc/internal/html.js";
 import { passwordPage, shellQuote } from "../src/oidc/internal/pages.js";
@@ -76,6 +80,36 @@ describe("createOidcLogin options", () => {
     expect(await ask("alice@example.com", "hunter2")).toEqual({ result: "no-match" });
     expect(await ask("alice@example.com", "rgo_x")).toEqual({ result: "no-match" });
     expect(await ask("", "")).toEqual({ result: "no-match" });
+  });
+});
+
+describe("the sign-in's authenticator lookup (a refresh token's account)", () => {
+  it("allows an account while it holds a registry password, with its newest labels; then no-match", async () => {
+    const store = createMemoryRegistryPasswordStore();
+    const { authenticator, revokeAccount } = createOidcLogin({ ...OPTIONS, store });
+    const now = Date.now();
+    const record = (id: string, checkedAt: number, groups: string[]) => ({
+      id,
+      account: "alice@example.com",
+      hash: `hash-${id}`,
+      labels: { groups },
+      subject: "sub-alice",
+      issuedAt: checkedAt,
+      expiresAt: now + 3_600_000,
+      checkedAt,
+    });
+    await store.save(record("old", now - 2000, ["dev"]));
+    await store.save(record("new", now - 1000, ["dev", "qa"]));
+    const lookup = (account: string) =>
+      authenticator.lookup?.({ account, service: "s", clientIp: undefined });
+    expect(await lookup("alice@example.com")).toEqual({
+      result: "allow",
+      labels: { groups: ["dev", "qa"] },
+    });
+    expect(await lookup("bob@example.com")).toEqual({ result: "no-match" });
+    await revokeAccount("alice@example.com");
+    expect(await lookup("alice@example.com")).toEqual({ result: "no-match" });
+    await store.close?.();
   });
 });
 

@@ -1,6 +1,6 @@
 import { createChain } from "./internal/chain.js";
 import { isAuthnResult } from "./internal/results.js";
-import type { Authenticator, AuthnRequest, AuthnResult } from "./model.js";
+import type { AccountLookup, Authenticator, AuthnRequest, AuthnResult } from "./model.js";
 
 /**
  * Chains authenticators as docker_auth does (protocol.md §4): each is asked in
@@ -12,6 +12,10 @@ import type { Authenticator, AuthnRequest, AuthnResult } from "./model.js";
  * chain answers `no-match`, which the token handler answers with 401.
  *
  * `close()` closes every member that has a `close`.
+ *
+ * The chain has `lookup` (an account checked without its password) when every
+ * member has one: asked in the same order, with the same rules. When one
+ * member cannot look accounts up, the chain cannot either, and has none.
  *
  * @throws RegauthError `ERR_CONFIG_INVALID` when the list is empty.
  *
@@ -26,5 +30,21 @@ export function chainAuthenticators(authenticators: readonly Authenticator[]): A
     (outcome: AuthnResult) => outcome.result !== "no-match",
     isAuthnResult,
   );
-  return { name: chain.name, authenticate: chain.run, close: chain.close };
+  if (!authenticators.every((member) => member.lookup !== undefined)) {
+    return { name: chain.name, authenticate: chain.run, close: chain.close };
+  }
+  const lookupChain = createChain(
+    "authenticator",
+    authenticators,
+    (member, request: AccountLookup) =>
+      (member.lookup as NonNullable<Authenticator["lookup"]>)(request),
+    (outcome: AuthnResult) => outcome.result !== "no-match",
+    isAuthnResult,
+  );
+  return {
+    name: chain.name,
+    authenticate: chain.run,
+    lookup: lookupChain.run,
+    close: chain.close,
+  };
 }

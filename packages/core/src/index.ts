@@ -37,6 +37,7 @@ export { intersectActions } from "./intersect-actions.js";
 export { type Logger, silentLogger } from "./logger.js";
 export type {
   AccessEntry,
+  AccountLookup,
   Authenticator,
   AuthnRequest,
   AuthnResult,

@@ -41,6 +41,18 @@ export type AuthnResult =
   | { readonly result: "no-match" };
 
 /**
+ * What {@link Authenticator.lookup} is asked: an account, without a password.
+ *
+ * - `account`: the user name (never `""`).
+ * - `service`, `clientIp`: as in {@link AuthnRequest}.
+ */
+export interface AccountLookup {
+  readonly account: string;
+  readonly service: string;
+  readonly clientIp: string | undefined;
+}
+
+/**
  * Checks credentials. Implement it to plug your own user store into regauth.
  *
  * @example
@@ -57,6 +69,15 @@ export interface Authenticator {
   readonly name?: string;
   /** Decides on one set of credentials; throws for a backend fault. */
   authenticate(request: AuthnRequest): Promise<AuthnResult>;
+  /**
+   * Optional: whether an account that signed in earlier may still sign in,
+   * asked without its password, when a refresh token is used. `allow` (with
+   * the account's current labels): it still exists; `deny`: it exists but may
+   * no longer sign in (disabled); `no-match`: unknown here (removed). Throws
+   * for a backend fault. Leave it out when the backend cannot tell without a
+   * password.
+   */
+  lookup?(request: AccountLookup): Promise<AuthnResult>;
   /** Releases connections and timers. Optional. */
   close?(): Promise<void>;
 }

@@ -177,3 +177,44 @@ describe("chainAuthenticators", () => {
     expect(await chain.authenticate(request)).toEqual({ result: "no-match" });
   });
 });
+
+describe("chainAuthenticators lookup (an account checked without its password)", () => {
+  const lookup = { account: "alice", service: "registry.test", clientIp: "192.0.2.1" };
+  const lookingUp = (result: AuthnResult | Error, name: string) => ({
+    name,
+    asked: [] as string[],
+    async authenticate(): Promise<AuthnResult> {
+      return { result: "deny" };
+    },
+    async lookup(r: { account: string }): Promise<AuthnResult> {
+      this.asked.push(r.account);
+      if (result instanceof Error) throw result;
+      return result;
+    },
+  });
+
+  it("asks members in order; the first allow or deny decides; nobody knowing is no-match", async () => {
+    const first = lookingUp({ result: "no-match" }, "first");
+    const second = lookingUp({ result: "allow", labels: { groups: ["qa"] } }, "second");
+    const third = lookingUp({ result: "deny" }, "third");
+    const chain = chainAuthenticators([first, second, third]);
+    expect(await chain.lookup?.(lookup)).toEqual({ result: "allow", labels: { groups: ["qa"] } });
+    expect([first.asked, second.asked, third.asked]).toEqual([["alice"], ["alice"], []]);
+    const nobody = chainAuthenticators([lookingUp({ result: "no-match" }, "a")]);
+    expect(await nobody.lookup?.(lookup)).toEqual({ result: "no-match" });
+  });
+
+  it("has no lookup when one member cannot look accounts up", () => {
+    const chain = chainAuthenticators([
+      lookingUp({ result: "allow" }, "a"),
+      fixed({ result: "allow" }, "b"),
+    ]);
+    expect(chain.lookup).toBeUndefined();
+  });
+
+  it("a member that throws ends the lookup with ERR_BACKEND_UNAVAILABLE", async () => {
+    const chain = chainAuthenticators([lookingUp(new Error("directory down"), "ldap")]);
+    const error = await rejection(chain.lookup?.(lookup) ?? Promise.resolve());
+    expect(error.code).toBe("ERR_BACKEND_UNAVAILABLE");
+  });
+});

@@ -6,10 +6,12 @@ import type { MongoAclAuthorizer } from "@regauth/authz/mongodb";
 import {
   type Authenticator,
   type Authorizer,
+  chainAuthenticators,
   createMemoryRefreshTokenStore,
   createRefreshTokens,
   createTokenHandler,
   type Logger,
+  type RefreshTokenOptions,
   type RefreshTokenStore,
   type RefreshTokens,
   RegauthError,
@@ -228,6 +230,42 @@ function oidcOptions(
   };
 }
 
+/**
+ * The account check of refresh tokens: on every use, the authenticators that
+ * can look an account up without its password (users, htpasswd, ldap_auth
+ * with a service account, mongo_auth, the sign-in sections) are asked in
+ * order, so a removed account (`no-match` from all of them) or a disabled one
+ * (`deny`) loses its refresh tokens at once, and one still there gets its
+ * current labels. When some authenticator cannot look accounts up
+ * (`ext_auth`, `ldap_auth` binding as the user), an account nobody knows may
+ * be one of its own: it keeps the labels it had at login, and a warning at
+ * start says so. `undefined` when no authenticator can look up.
+ */
+function refreshAccountCheck(
+  authenticators: readonly Authenticator[],
+  logger: Logger,
+): RefreshTokenOptions["checkAccount"] {
+  const checkable = authenticators.filter((member) => member.lookup !== undefined);
+  const blind = authenticators
+    .filter((member) => member.lookup === undefined)
+    .map((member) => member.name ?? "authenticator");
+  if (blind.length > 0) {
+    logger.warn(
+      { authenticators: blind },
+      "token.refresh_tokens: these authenticators cannot check an account without its password; " +
+        "an account they knew keeps its refresh tokens until they expire or are revoked",
+    );
+  }
+  const lookup = checkable.length > 0 ? chainAuthenticators(checkable).lookup : undefined;
+  if (lookup === undefined) return undefined;
+  return async ({ account, service, clientIp, labels }) => {
+    const outcome = await lookup({ account, service, clientIp });
+    return outcome.result === "no-match" && blind.length > 0
+      ? { result: "allow", labels }
+      : outcome;
+  };
+}
+
 function errorBody(status: number, code: string, message: string): Response {
   return Response.json({ errors: [{ code, message }], details: message }, { status });
 }
@@ -248,7 +286,8 @@ function errorBody(status: number, code: string, message: string): Response {
  * their `path`; the authenticator answers only for registry passwords it
  * issued (`rgo_...`), so the other authenticators see every other password.
  * With `token.refresh_tokens`, the token endpoint issues and redeems refresh
- * tokens (`createRefreshTokens`).
+ * tokens (`createRefreshTokens`), checking at each use that the account is
+ * still there (see `refreshAccountCheck` below: the authenticators' `lookup`).
  *
  * Without `token.services`, tokens are issued for whatever `service` a
  * request names (as docker_auth does; a request without one gets 400).
@@ -449,11 +488,13 @@ export async function createConfiguredHandler(
         memoryStores.refreshTokens ??= createMemoryRefreshTokenStore();
         store = memoryStores.refreshTokens;
       }
+      const checkAccount = refreshAccountCheck(authenticators, logger);
       refreshTokens = inSection("token.refresh_tokens", () =>
         createRefreshTokens({
           store,
           lifetime: section.lifetime,
           bindClientId: section.bindClientId,
+          ...(checkAccount === undefined ? {} : { checkAccount }),
         }),
       );
     }

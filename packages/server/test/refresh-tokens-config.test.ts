@@ -11,7 +11,7 @@ import {
   type MemoryStores,
 } from "../src/create-configured-handler.js";
 import { loadConfig } from "../src/load-config.js";
-import { keyDir } from "./support.js";
+import { EXT_AUTH, keyDir } from "./support.js";
 
 const REDIS_URL = process.env.REGAUTH_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -43,9 +43,9 @@ acl:
     actions: [pull]
 `;
 
-async function build(refresh: string, memoryStores?: MemoryStores) {
+async function build(refresh: string, memoryStores?: MemoryStores, text = config(refresh)) {
   const built = await createConfiguredHandler(
-    await loadConfig({ text: config(refresh), baseDir: dir }),
+    await loadConfig({ text, baseDir: dir }),
     memoryStores === undefined ? {} : { memoryStores },
   );
   opened.push(built);
@@ -206,6 +206,52 @@ describe("token.refresh_tokens", () => {
     expect((await refresh(reloaded, token)).status).toBe(200);
     const fresh = await build("  refresh_tokens: {}");
     expect((await refresh(fresh, token)).status).toBe(400);
+  });
+
+  it("a reload that removes the user ends its refresh tokens; one that keeps it serves them", async () => {
+    // Noticed before: a removed account kept pulling with its refresh token until it expired.
+    const memoryStores: MemoryStores = {};
+    const first = await build("  refresh_tokens: {}", memoryStores);
+    const { refresh_token: token } = (await (await login(first)).json()) as {
+      refresh_token: string;
+    };
+    const kept = await build("  refresh_tokens: {}", memoryStores);
+    expect((await refresh(kept, token)).status).toBe(200);
+    const withoutAlice = config("  refresh_tokens: {}").replace(
+      `  alice: {password: "${hash}"}`,
+      `  bob: {password: "${hash}"}`,
+    );
+    const removed = await build("  refresh_tokens: {}", memoryStores, withoutAlice);
+    const refused = await refresh(removed, token);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: "invalid_grant" });
+  });
+
+  it("with an authenticator that cannot look accounts up (ext_auth), a removed user keeps its tokens, and a warning says so", async () => {
+    const memoryStores: MemoryStores = {};
+    const first = await build("  refresh_tokens: {}", memoryStores);
+    const { refresh_token: token } = (await (await login(first)).json()) as {
+      refresh_token: string;
+    };
+    const warnings: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn(fields: Record<string, unknown>, message: string) {
+        warnings.push(`${JSON.stringify(fields)} ${message}`);
+      },
+      error() {},
+    };
+    const withExt = config("  refresh_tokens: {}")
+      .replace(`  alice: {password: "${hash}"}`, `  bob: {password: "${hash}"}`)
+      .concat(`ext_auth: {command: ${EXT_AUTH}}\n`);
+    const built = await createConfiguredHandler(await loadConfig({ text: withExt, baseDir: dir }), {
+      memoryStores,
+      logger,
+    });
+    opened.push(built);
+    expect(warnings.join("\n")).toMatch(/"ext_auth".*cannot check an account without its password/);
+    expect((await refresh(built, token)).status).toBe(200);
   });
 
   it("shares Redis-kept tokens between two instances", async () => {

@@ -1,4 +1,4 @@
-import type { AuthnRequest, AuthnResult, Labels } from "@regauth/core";
+import type { AccountLookup, AuthnRequest, AuthnResult, Labels } from "@regauth/core";
 import { verifyPassword } from "./bcrypt-pool.js";
 
 /** A bcrypt hash as `htpasswd -B` and common libraries write it: `$2a$`, `$2b$` or `$2y$`, cost 04-31. */
@@ -34,6 +34,19 @@ export function createBcryptCheck(
     if (decoy === undefined || bcryptCost(user.hash) > bcryptCost(decoy)) decoy = user.hash;
   }
   return ({ account, password }) => checkBcryptUser(users.get(account), password, decoy);
+}
+
+/**
+ * The `lookup` of an authenticator over a table of accounts: allow with the
+ * account's labels when it is listed, no-match when it is not (removed).
+ */
+export function lookupBcryptUser(
+  users: ReadonlyMap<string, BcryptUser>,
+): (request: AccountLookup) => Promise<AuthnResult> {
+  return async ({ account }) => {
+    const user = users.get(account);
+    return user === undefined ? { result: "no-match" } : { result: "allow", labels: user.labels };
+  };
 }
 
 /**

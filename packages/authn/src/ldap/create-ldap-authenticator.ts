@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import {
+  type AccountLookup,
   type Authenticator,
   type AuthnResult,
   type Labels,
@@ -274,7 +275,9 @@ const optionsSchema = z
  *   `bindPasswordFile`, an empty password file, unknown keys.
  * @returns An {@link LdapAuthenticator}: `authenticate` throws
  *   `ERR_BACKEND_UNAVAILABLE` for the directory faults above; call `close()`
- *   when done.
+ *   when done. With a service account (`bindDn`) it also has `lookup` (a
+ *   refresh token's account, checked without a password): the search alone,
+ *   allow with the entry's current labels, no-match when the entry is gone.
  *
  * @example
  * import { createLdapAuthenticator } from "@regauth/authn/ldap";
@@ -472,6 +475,28 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Ldap
       log.debug({ authenticator: name, account, result: result.result }, "ldap: decided");
       return result;
     },
+    // Without a service account the directory is searched only after the
+    // user's own bind, so an account cannot be looked up without its password.
+    ...(config.initialBindAsUser === undefined
+      ? {
+          async lookup({ account }: AccountLookup): Promise<AuthnResult> {
+            if (account === "") return { result: "no-match" };
+            if (closed) {
+              throw new RegauthError(
+                "ERR_BACKEND_UNAVAILABLE",
+                "ldap: the authenticator is closed",
+              );
+            }
+            const entry = decide(
+              account,
+              await withConnection(searchPool, (c) => search(c, account)),
+            );
+            const result: AuthnResult = entry === undefined ? { result: "no-match" } : allow(entry);
+            log.debug({ authenticator: name, account, result: result.result }, "ldap: looked up");
+            return result;
+          },
+        }
+      : {}),
     async close() {
       closed = true;
       await Promise.all([searchPool.close(), bindPool.close()]);

@@ -1,4 +1,5 @@
 import {
+  type AccountLookup,
   type Authenticator,
   type AuthnRequest,
   type AuthnResult,
@@ -56,6 +57,9 @@ export interface MongoAuthenticatorOptions extends MongoBackendOptions {
  * The MongoDB authenticator: an {@link Authenticator} with a readiness check
  * and a `close` that releases what it opened.
  *
+ * - `lookup(...)`: a refresh token's account, checked without a password
+ *   (allow with current labels, deny when it could no longer sign in,
+ *   no-match when its document is gone).
  * - `ready()`: connects and, unless `createIndex: false`, makes sure the
  *   unique index exists. Resolves when the backend can serve; rejects with
  *   `ERR_BACKEND_UNAVAILABLE` otherwise. Optional: `authenticate` does the
@@ -65,6 +69,7 @@ export interface MongoAuthenticatorOptions extends MongoBackendOptions {
  */
 export interface MongoAuthenticator extends Authenticator {
   readonly name: string;
+  lookup(request: AccountLookup): Promise<AuthnResult>;
   ready(): Promise<void>;
   close(): Promise<void>;
 }
@@ -281,9 +286,32 @@ export function createMongoAuthenticator(options: MongoAuthenticatorOptions): Mo
     return result.result === "allow" ? { result: "allow", labels: labelsOf(document) } : result;
   }
 
+  /**
+   * A refresh token's account, checked without a password: allow with the
+   * document's labels, deny when it could not sign in any more (no password
+   * where one is required, or not a bcrypt hash), no-match when it is gone.
+   */
+  async function lookupAccount({ account }: AccountLookup): Promise<AuthnResult> {
+    if (account === "") return { result: "no-match" };
+    const found = await lookup(account);
+    if (found.length > 1) {
+      log.error(where, "several user documents share one username; add the unique index");
+      throw unavailable("several user documents share this username");
+    }
+    const document = found[0];
+    if (document === undefined) return { result: "no-match" };
+    const stored = document.password;
+    const signsIn =
+      stored === undefined || stored === null
+        ? config.allowPasswordless
+        : typeof stored === "string" && BCRYPT_HASH.test(stored);
+    return signsIn ? { result: "allow", labels: labelsOf(document) } : { result: "deny" };
+  }
+
   return Object.freeze({
     name: config.name,
     authenticate,
+    lookup: lookupAccount,
     async ready() {
       if (closed) throw unavailable("closed");
       if (config.createIndex) {

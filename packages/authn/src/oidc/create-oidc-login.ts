@@ -153,7 +153,9 @@ export interface OidcLoginOptions {
  *   URI; answers with the new password, shown once), `POST /signout`
  *   (revokes all the account's passwords). Other paths get 404, other methods 405.
  * - `authenticator`: checks registry passwords; put it in the token
- *   handler's `authenticators`.
+ *   handler's `authenticators`. Its `lookup` (a refresh token's account)
+ *   allows an account while it holds a registry password, with the labels of
+ *   its most recently checked one.
  * - `revokeAccount(account)`: revokes every password of `account` (an admin
  *   action, or when the user leaves); resolves how many there were.
  * - `close()`: closes the store.
@@ -747,6 +749,19 @@ export function createOidcLogin(options: OidcLoginOptions): OidcLogin {
         rechecks.set(found.id, pending);
       }
       return pending;
+    },
+    // A refresh token's account: it keeps signing in while it holds a registry
+    // password (revoking the passwords, or a failed re-check, ends that).
+    async lookup({ account }) {
+      if (account === "") return { result: "no-match" };
+      const records = await store.list(account);
+      const newest = records.reduce<RegistryPasswordRecord | undefined>(
+        (best, record) => (best === undefined || record.checkedAt > best.checkedAt ? record : best),
+        undefined,
+      );
+      return newest === undefined
+        ? { result: "no-match" }
+        : { result: "allow", labels: newest.labels as Labels };
     },
     async close() {
       await store.close?.();
