@@ -338,6 +338,10 @@ export interface AclMongoSection {
  * are `undefined`.
  *
  * - `path`: the file it was loaded from, if any.
+ * - `files`: every other file it names (keys, certificates, password,
+ *   secret and CA files), absolute paths; `regauth serve` reloads when one
+ *   of them changes, as when the config file does. External programs are
+ *   not in it: they run anew for every request anyway.
  * - The chains run in docker_auth's order: authenticators `users`,
  *   `ext_auth`, `google_auth`, `oidc_auth`, `ldap_auth`, `mongo_auth`;
  *   authorizers `acl`, `acl_mongo`, `ext_authz`.
@@ -355,6 +359,7 @@ export interface RegauthConfig {
   readonly aclMongo: AclMongoSection | undefined;
   readonly oidcAuth: OidcAuthSection | undefined;
   readonly googleAuth: OidcAuthSection | undefined;
+  readonly files: readonly string[];
 }
 
 /**
@@ -895,7 +900,13 @@ export async function loadConfig(
   }
 
   const file = parseOptions(fileSchema, substituted.value);
-  const at = (value: string) => (isAbsolute(value) ? value : resolve(base, value));
+  // Every file the config names, for `serve` to reload when one changes.
+  const files = new Set<string>();
+  const at = (value: string) => {
+    const absolute = isAbsolute(value) ? value : resolve(base, value);
+    files.add(absolute);
+    return absolute;
+  };
 
   const users: Record<string, UserEntry> | undefined = file.users === undefined ? undefined : {};
   for (const [account, user] of Object.entries(file.users ?? {})) {
@@ -959,6 +970,8 @@ export async function loadConfig(
     aclMongo: aclMongoSection(file.acl_mongo, at),
     oidcAuth: oidcSection("oidc_auth", file.oidc_auth, prefix, at),
     googleAuth: oidcSection("google_auth", file.google_auth, prefix, at),
+    // Last: every section above has named its files by now.
+    files: [...files],
   };
 }
 

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { basename, dirname } from "node:path";
+import { basename, dirname, resolve as resolvePath } from "node:path";
 import { isRegauthError, type Logger, silentLogger } from "@regauth/core";
 import { toNodeListener } from "@regauth/core/node";
 import type { RegistryTokenIssuer } from "@regauth/token";
@@ -19,7 +19,9 @@ import { loadConfig, type RegauthConfig } from "./load-config.js";
  *
  * - `configPath`: the docker_auth-style YAML file. Required.
  * - `logger`: pino-shaped. Default: silent.
- * - `watch`: reload when the file changes. Default `true`.
+ * - `watch`: reload when the config file, or a file it names (keys,
+ *   certificates, password, secret and CA files: `config.files`), changes.
+ *   Default `true`. SIGHUP reloads too (the CLI's `serve`).
  * - `listen`: overrides `server.addr` (`{ host, port }`; port 0 picks a free one).
  * - `drainTimeoutMs`: how long `close()` waits for requests in flight before
  *   cutting connections, in milliseconds. Default 10000.
@@ -195,6 +197,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         }
         current = next;
         void old.built.close();
+        watch(next.config);
         log.info({ config: options.configPath }, "config reloaded");
         return true;
       } catch (error) {
@@ -210,22 +213,44 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     return reloading;
   }
 
-  let watcher: FSWatcher | undefined;
+  // Watch the folders, not the files: editors, config managers and secret
+  // mounts replace a file by renaming another over it.
+  let watchers: FSWatcher[] = [];
+  let watched = "";
   let debounce: NodeJS.Timeout | undefined;
-  if (options.watch ?? true) {
-    // Watch the folder: editors and config managers replace the file by renaming.
-    const name = basename(options.configPath);
-    try {
-      watcher = watchFile(dirname(options.configPath), (_event, changed) => {
-        if (changed !== null && changed !== name) return;
-        clearTimeout(debounce);
-        debounce = setTimeout(() => void reload(), 150);
-      });
-      watcher.on("error", (error) => log.warn({ err: error }, "cannot watch the config file"));
-    } catch (error) {
-      log.warn({ reason: describe(error) }, "cannot watch the config file; reload with SIGHUP");
+  const watch = (config: RegauthConfig) => {
+    if (!(options.watch ?? true)) return;
+    const files = [options.configPath, ...config.files].map((file) => resolvePath(file));
+    const key = [...new Set(files)].sort().join("\n");
+    if (key === watched) return;
+    for (const watcher of watchers) watcher.close();
+    watchers = [];
+    watched = key;
+    const byFolder = new Map<string, Set<string>>();
+    for (const file of files) {
+      const names = byFolder.get(dirname(file)) ?? new Set<string>();
+      names.add(basename(file));
+      byFolder.set(dirname(file), names);
     }
-  }
+    for (const [folder, names] of byFolder) {
+      try {
+        const watcher = watchFile(folder, (_event, changed) => {
+          // `..data`: a Kubernetes secret or config map volume swaps that link.
+          if (changed !== null && !names.has(changed) && changed !== "..data") return;
+          clearTimeout(debounce);
+          debounce = setTimeout(() => void reload(), 150);
+        });
+        watcher.on("error", (error) => log.warn({ err: error, folder }, "cannot watch a folder"));
+        watchers.push(watcher);
+      } catch (error) {
+        log.warn(
+          { folder, reason: describe(error) },
+          "cannot watch a folder of the config's files; reload with SIGHUP",
+        );
+      }
+    }
+  };
+  watch(current.config);
 
   let closing: Promise<void> | undefined;
   return {
@@ -240,7 +265,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     reload,
     close() {
       closing ??= (async () => {
-        watcher?.close();
+        for (const watcher of watchers) watcher.close();
         clearTimeout(debounce);
         log.info({ inFlight }, "draining requests in flight");
         const closed = new Promise<void>((done) => server.close(() => done()));

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { createStaticAuthenticator, hashPassword } from "@regauth/authn";
@@ -294,6 +294,43 @@ acl: [{match: {account: carol}, actions: [pull]}]
     }
     // Without a fresh cache the old password would still pass for up to 60 s.
     expect(await ask("old-password")).toBe(401);
+
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+  }, 30_000);
+
+  it("reloads when a file the config names changes: a password_file replaced by renaming", async () => {
+    const port = await freePort();
+    const hashFile = await writeConfig(dir, await hashPassword("first-password", 4), "dave.hash");
+    const path = await writeConfig(
+      dir,
+      `
+server: {addr: "127.0.0.1:${port}"}
+token: {issuer: acme, certificate: signing-cert.pem, key: signing-key.pem, services: [registry.test]}
+users: {dave: {password_file: dave.hash}}
+acl: [{match: {account: dave}, actions: [pull]}]
+`,
+      "files.yml",
+    );
+    const server = await startServe(path);
+    const ask = async (password: string) =>
+      (
+        await fetch(`http://127.0.0.1:${port}/auth?service=registry.test`, {
+          headers: { authorization: `Basic ${Buffer.from(`dave:${password}`).toString("base64")}` },
+        })
+      ).status;
+    expect(await ask("first-password")).toBe(200);
+
+    // As a secret mount or a config manager does it: write aside, rename over.
+    const aside = `${hashFile}.new`;
+    await writeFile(aside, await hashPassword("second-password", 4));
+    await rename(aside, hashFile);
+    const deadline = Date.now() + 5000;
+    while ((await ask("second-password")) !== 200) {
+      if (Date.now() > deadline) throw new Error(`no reload:\n${server.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await ask("first-password")).toBe(401);
 
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
