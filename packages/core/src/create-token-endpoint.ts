@@ -216,7 +216,8 @@ const optionsSchema = z.strictObject({
  * `password`) or `grant_type=refresh_token` (`refresh_token`), and `service`,
  * `client_id` (optional), `access_type=offline`, `scope` (space-separated
  * and/or repeated; empty or missing means no scopes). Parameters of the URL's
- * query count too (the realm's own query); one given twice must hold one value.
+ * query count too (the realm's own query); one given twice must hold one value;
+ * `password` and `refresh_token` are refused there (400: a URL ends up in logs).
  * - 200 `{token, access_token, token_type: "Bearer", expires_in, issued_at,
  *   scope}` (`scope`: the granted scopes, space-separated), plus
  *   `refresh_token` when `access_type=offline` was asked and `refreshTokens`

@@ -167,34 +167,41 @@ describe("secrets inside a backend's error message are redacted from logs", () =
     expect(text).not.toContain("SuperSecret123");
   });
 
-  it("a POST password or refresh token given in the query is redacted as one in the body", async () => {
-    // Reported by review: the query's parameters count for a POST, but only
-    // the body's secrets were collected for redaction.
+  it("a POST password or refresh token in the URL is refused (400), never used nor logged", async () => {
+    // Reported by review: the grant took the password from the query, where
+    // access logs and proxies keep it (RFC 6749 wants it in the body).
     const logger = recordingLogger();
-    const leaky: Authenticator = {
-      name: "leaky",
-      async authenticate({ account, password }) {
-        throw new Error(`bind failed for ${account} with ${password}`);
+    const asked: string[] = [];
+    const recording: Authenticator = {
+      name: "recording",
+      async authenticate({ account }) {
+        asked.push(account);
+        return { result: "allow" };
       },
     };
     const handler = createTokenHandler({
-      authenticators: [leaky],
+      authenticators: [recording],
       authorizers: [pullOnly],
       issuer: stubIssuer(),
       services: [SERVICE],
       logger,
     });
-    const response = await handler(
-      new Request(`http://a.test/auth?password=QueryPassword123&service=${SERVICE}`, {
-        method: "POST",
-        headers: { "Content-Type": "application/x-www-form-urlencoded" },
-        body: "grant_type=password&username=alice",
-      }),
-    );
-    expect(response.status).toBe(503);
-    const text = logger.text();
-    expect(text).toContain("bind failed for alice with [redacted]");
-    expect(text).not.toContain("QueryPassword123");
+    for (const query of ["password=QueryPassword123", "refresh_token=rgr_QueryRefreshToken"]) {
+      const response = await handler(
+        new Request(`http://a.test/auth?${query}&service=${SERVICE}`, {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: "grant_type=password&username=alice",
+        }),
+      );
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: string; error_description: string };
+      expect(body.error).toBe("invalid_request");
+      expect(body.error_description).toMatch(/must be sent in the form body, never in the URL/);
+    }
+    expect(asked).toEqual([]);
+    expect(logger.text()).not.toContain("QueryPassword123");
+    expect(logger.text()).not.toContain("QueryRefreshToken");
   });
 });
 

@@ -59,6 +59,17 @@ ext_auth: {command: ${EXT_AUTH}}
 acl: ${acl}
 `;
 
+describe("regauth --help", () => {
+  it("after any command prints the usage and exits 0, starting nothing", async () => {
+    for (const args of [["serve", "--help"], ["check", "-h"], ["--help"]]) {
+      const result = await regauth(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain("usage: regauth <command>");
+      expect(result.stderr).toBe("");
+    }
+  });
+});
+
 describe("regauth hash-password", () => {
   it("hashes the password from stdin", async () => {
     const { code, stdout } = await regauth(["hash-password", "--cost", "4"], "s3cret\n");

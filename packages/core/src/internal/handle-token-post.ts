@@ -40,6 +40,8 @@ export interface GrantEndpoint {
  * Parameters are read from the form body and from the URL's query (clients
  * keep the realm's own query on the URL, some repeat it in the body): a
  * parameter in both must hold the same value, `scope` values are all taken.
+ * `password` and `refresh_token` in the URL are refused (400): a URL ends up
+ * in logs.
  */
 export async function handleTokenPost(
   request: TokenRequest,
@@ -51,6 +53,15 @@ export async function handleTokenPost(
   // Collect the secrets before anything can fail, so no error path logs them:
   // from the query as from the body, since both count.
   for (const name of SECRET_PARAMETERS) secrets.push(...query.getAll(name));
+  // RFC 6749 §4.3.2 and §6 put them in the body. A URL is written to access
+  // logs and proxy logs, and kept in histories: refuse it rather than use it.
+  const inUrl = SECRET_PARAMETERS.filter((name) => query.has(name));
+  if (inUrl.length > 0) {
+    throw new RegauthError(
+      "ERR_REQUEST_INVALID",
+      `${inUrl.join(" and ")} must be sent in the form body, never in the URL`,
+    );
+  }
   const body = await readForm(request, endpoint.maxBodyBytes);
   for (const name of SECRET_PARAMETERS) secrets.push(...body.getAll(name));
   const params = new URLSearchParams([...query, ...body]);

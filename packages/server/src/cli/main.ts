@@ -384,6 +384,10 @@ async function hash(args: string[], io: CliIo): Promise<number> {
  */
 export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
   const [command, ...rest] = argv;
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   try {
     switch (command) {
       case "serve":
