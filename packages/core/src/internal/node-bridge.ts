@@ -256,11 +256,11 @@ export function closeIfBodyUnread(incoming: IncomingMessage): Record<string, str
  * gets its connection closed, see {@link closeIfBodyUnread}.
  */
 export function writeNodeReply(reply: TokenReply, outgoing: ServerResponse): void {
-  const body = Buffer.from(reply.body, "utf8");
   outgoing.writeHead(reply.status, {
     ...reply.headers,
-    "Content-Length": String(body.byteLength),
+    "Content-Length": String(Buffer.byteLength(reply.body, "utf8")),
     ...closeIfBodyUnread(outgoing.req),
   });
-  outgoing.end(body);
+  // Text, not bytes: node:http then sends head and body in one write.
+  outgoing.end(reply.body, "utf8");
 }
