@@ -3,6 +3,7 @@ import type { KoaContextLike } from "../koa/to-koa-middleware.js";
 import {
   type BodySource,
   bodyConsumed,
+  closeIfBodyUnread,
   rebuiltBody,
   requestUrl,
   toWebRequest,
@@ -42,7 +43,7 @@ export function koaBody(ctx: KoaContextLike): BodySource {
  */
 export function writeKoaReply(ctx: KoaContextLike, reply: TokenReply): void {
   for (const [name, value] of Object.entries(reply.headers)) ctx.set(name, value);
-  if (!ctx.req.complete) ctx.set("Connection", "close");
+  if (closeIfBodyUnread(ctx.req)) ctx.set("Connection", "close");
   ctx.body = reply.body;
   ctx.status = reply.status;
 }
@@ -58,7 +59,7 @@ export async function writeKoaResponse(ctx: KoaContextLike, response: Response):
     if (key === "set-cookie") ctx.append(key, value);
     else ctx.set(key, value);
   });
-  if (!ctx.req.complete) ctx.set("Connection", "close");
+  if (closeIfBodyUnread(ctx.req)) ctx.set("Connection", "close");
   ctx.body =
     bytes === null && EMPTY_STATUSES.has(response.status) ? null : (bytes ?? Buffer.alloc(0));
   ctx.status = response.status;
