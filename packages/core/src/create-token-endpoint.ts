@@ -74,6 +74,13 @@ export const DEFAULT_MAX_BODY_BYTES = 65_536;
  *   503 with `Retry-After: 1` (`ERR_OVERLOADED`) instead of joining an
  *   unbounded queue, so a flood of bad passwords cannot starve returning users
  *   (they come from the cache). Default 32.
+ * - `maxAuthenticationsInFlightPerClient`: most of those for one client
+ *   address (as `realIpHeader` resolves it), so that one address flooding
+ *   wrong passwords leaves slots for everyone else's first logins. Default:
+ *   half of `maxAuthenticationsInFlight` (16). Requests whose address is
+ *   unknown (no `clientIp`) are bound by `maxAuthenticationsInFlight` only.
+ *   Behind a proxy, set `realIpHeader`, or every client shares the proxy's
+ *   address and this bound.
  * - `logger`: pino-shaped logger. Default: silent.
  */
 export interface TokenHandlerOptions {
@@ -91,6 +98,7 @@ export interface TokenHandlerOptions {
   readonly credentialCacheTtl?: number;
   readonly credentialCacheMaxEntries?: number;
   readonly maxAuthenticationsInFlight?: number;
+  readonly maxAuthenticationsInFlightPerClient?: number;
   readonly logger?: Logger;
 }
 
@@ -177,6 +185,7 @@ const optionsSchema = z.strictObject({
   credentialCacheTtl: z.number().min(0).max(86_400).default(60),
   credentialCacheMaxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
   maxAuthenticationsInFlight: z.number().int().min(1).max(100_000).default(32),
+  maxAuthenticationsInFlightPerClient: z.number().int().min(1).max(100_000).optional(),
   logger: z
     .custom<Logger>(
       (value) => ["debug", "info", "warn", "error"].every((m) => hasMethod(m)(value)),
@@ -264,6 +273,9 @@ export function createTokenEndpoint(options: TokenHandlerOptions): TokenEndpoint
     cacheTtl: config.credentialCacheTtl,
     cacheMaxEntries: config.credentialCacheMaxEntries,
     maxInFlight: config.maxAuthenticationsInFlight,
+    maxInFlightPerClient:
+      config.maxAuthenticationsInFlightPerClient ??
+      Math.max(1, Math.ceil(config.maxAuthenticationsInFlight / 2)),
   });
   const authorizer = chainAuthorizers(config.authorizers);
   const proxy =

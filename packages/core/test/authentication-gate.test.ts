@@ -237,4 +237,47 @@ describe("bound on authentications in flight", () => {
     release?.();
     await pending;
   });
+
+  it("one address cannot hold every slot: past its share it is refused, others still get in", async () => {
+    // Reported by review: a flood of wrong passwords from one address made
+    // every other first login 503 while it lasted.
+    const releases: (() => void)[] = [];
+    const slow = counting(
+      () => new Promise<AuthnResult>((resolve) => releases.push(() => resolve({ result: "deny" }))),
+    );
+    const gate = createAuthenticationGate(slow.authenticator, {
+      cacheTtl: 60,
+      cacheMaxEntries: 100,
+      maxInFlight: 4,
+      maxInFlightPerClient: 2,
+    });
+    const from = (clientIp: string | undefined, password: string): AuthnRequest => ({
+      account: "mallory",
+      password,
+      service: "registry.test",
+      clientIp,
+    });
+    const flood = [
+      gate.authenticate(from("198.51.100.9", "a")),
+      gate.authenticate(from("198.51.100.9", "b")),
+    ];
+    await expect(gate.authenticate(from("198.51.100.9", "c"))).rejects.toMatchObject({
+      code: "ERR_OVERLOADED",
+    });
+    // Another address, and requests whose address is unknown (bound only by the total), still get in...
+    const others = [
+      gate.authenticate(from("203.0.113.1", "d")),
+      gate.authenticate(from(undefined, "e")),
+    ];
+    // ...up to the bound for everyone.
+    await expect(gate.authenticate(from("203.0.113.2", "f"))).rejects.toMatchObject({
+      code: "ERR_OVERLOADED",
+    });
+    for (const release of releases) release();
+    await Promise.all([...flood, ...others]);
+    // The address's share comes back once its work is done.
+    const again = gate.authenticate(from("198.51.100.9", "g"));
+    releases.at(-1)?.();
+    expect(await again).toEqual({ result: "deny" });
+  });
 });

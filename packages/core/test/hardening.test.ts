@@ -238,6 +238,36 @@ describe("the handler's authentication gate", () => {
     expect((await second).status).toBe(200);
   });
 
+  it("by default one client address gets half of the slots: a flood from it leaves room for others", async () => {
+    const releases: (() => void)[] = [];
+    const slow: Authenticator = {
+      async authenticate() {
+        return new Promise((resolve) => releases.push(() => resolve({ result: "deny" })));
+      },
+    };
+    const handler = createTokenHandler({
+      authenticators: [slow],
+      authorizers: [pullOnly],
+      issuer: stubIssuer(),
+      services: [SERVICE],
+      maxAuthenticationsInFlight: 4,
+    });
+    const ask = (clientIp: string, user: string) =>
+      handler(
+        new Request(`http://a.test/auth?service=${SERVICE}`, {
+          headers: { authorization: basic(user, "wrong") },
+        }),
+        { clientIp },
+      );
+    const flood = [ask("198.51.100.9", "a"), ask("198.51.100.9", "b")];
+    expect((await ask("198.51.100.9", "c")).status).toBe(503);
+    const other = ask("203.0.113.1", "d");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(releases).toHaveLength(3);
+    for (const release of releases) release();
+    expect((await Promise.all([...flood, other])).map((r) => r.status)).toEqual([401, 401, 401]);
+  });
+
   it("a returning user is served from the credential cache; credentialCacheTtl 0 turns it off", async () => {
     for (const [ttl, expectedCalls] of [
       [undefined, 1],

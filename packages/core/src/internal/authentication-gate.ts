@@ -11,6 +11,10 @@ import type { Authenticator, AuthnRequest, AuthnResult, Labels } from "../model.
  * - `cacheMaxEntries`: most remembered authentications (least recently used go first).
  * - `maxInFlight`: most authentications running at once (cache misses); one
  *   more is refused with `ERR_OVERLOADED` (503, `Retry-After`).
+ * - `maxInFlightPerClient`: most of them for one client address; one more
+ *   from that address is refused the same way, so one address cannot hold
+ *   every slot. Requests whose address is unknown are bound by `maxInFlight`
+ *   only. Default: `maxInFlight` (no bound of its own).
  * - `now`: the clock the cache's TTL runs on, in milliseconds (tests freeze
  *   it). Default `performance.now`.
  */
@@ -18,6 +22,7 @@ export interface AuthenticationGateOptions {
   readonly cacheTtl: number;
   readonly cacheMaxEntries: number;
   readonly maxInFlight: number;
+  readonly maxInFlightPerClient?: number;
   readonly now?: () => number;
 }
 
@@ -58,6 +63,9 @@ export function createAuthenticationGate(
         })
       : undefined;
   let inFlight = 0;
+  /** Authentications in flight by client address; an address at 0 is absent. */
+  const inFlightByClient = new Map<string, number>();
+  const perClient = options.maxInFlightPerClient ?? options.maxInFlight;
 
   // Service and client address are part of the key: an authenticator may
   // decide on them (allow a robot account only from one network, for one
@@ -83,19 +91,27 @@ export function createAuthenticationGate(
         const labels = cache?.get(key);
         if (labels !== undefined) return { result: "allow", labels };
       }
-      if (inFlight >= options.maxInFlight) {
+      const client = request.clientIp;
+      const fromClient = client === undefined ? 0 : (inFlightByClient.get(client) ?? 0);
+      if (inFlight >= options.maxInFlight || fromClient >= perClient) {
         throw new RegauthError(
           "ERR_OVERLOADED",
           "too many authentications in flight; retry in a moment",
         );
       }
       inFlight++;
+      if (client !== undefined) inFlightByClient.set(client, fromClient + 1);
       try {
         const outcome = await authenticator.authenticate(request);
         if (key !== undefined && outcome.result === "allow") cache?.set(key, outcome.labels ?? {});
         return outcome;
       } finally {
         inFlight--;
+        if (client !== undefined) {
+          const left = (inFlightByClient.get(client) ?? 1) - 1;
+          if (left === 0) inFlightByClient.delete(client);
+          else inFlightByClient.set(client, left);
+        }
       }
     },
     cachedEntries: () => (cache ? [...cache.entries()] : []),
