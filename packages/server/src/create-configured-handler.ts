@@ -70,11 +70,12 @@ export interface ConfiguredOidcLogin {
  * - `handler`: the endpoint: `GET|POST <path_prefix>/auth` and
  *   `<path_prefix>/auth/token`, and the sign-in pages of `google_auth` and
  *   `oidc_auth` under their paths; any other path gets 404.
- * - `tokenHandler`, `tokenPaths`: the token endpoint alone and the paths
- *   `handler` serves it at, for a server that routes those paths itself: a
- *   request to one of them, with the `real_ip_header` when one is set, gets
- *   the same answer from `tokenHandler` as from `handler` (and
- *   `toNodeListener` serves it without Web objects).
+ * - `tokenHandler`, `isTokenRequest(pathname, hasHeader)`: the token
+ *   endpoint alone, and the rule `handler` routes by, for a server that routes
+ *   itself: a request for which `isTokenRequest` holds (a token path, with the
+ *   `real_ip_header` when one is set) gets the same answer from
+ *   `tokenHandler` as from `handler` (and `toNodeListener` serves it without
+ *   Web objects).
  * - `issuer`: the token signer (its `publicJwk`, `keyId`...).
  * - `authenticators`, `authorizers`: the chains, in order (each named after
  *   its section: `static` for `users`, `ext_auth`, `google_auth`,
@@ -98,7 +99,7 @@ export interface ConfiguredOidcLogin {
 export interface ConfiguredHandler {
   readonly handler: TokenHandler;
   readonly tokenHandler: TokenHandler;
-  readonly tokenPaths: ReadonlySet<string>;
+  isTokenRequest(pathname: string, hasHeader: (name: string) => boolean): boolean;
   readonly issuer: RegistryTokenIssuer;
   readonly authenticators: readonly Authenticator[];
   readonly authorizers: readonly Authorizer[];
@@ -526,24 +527,27 @@ export async function createConfiguredHandler(
   const prefix = config.server.pathPrefix;
   const routes = new Set([`${prefix}/auth`, `${prefix}/auth/token`]);
   const realIpHeader = config.server.realIpHeader;
+  const isTokenRequest = (pathname: string, hasHeader: (name: string) => boolean) =>
+    routes.has(pathname) && (realIpHeader === undefined || hasHeader(realIpHeader));
   const handler: TokenHandler = async (request: Request, context?: RequestContext) => {
     const pathname = new URL(request.url).pathname;
-    if (!routes.has(pathname)) {
-      for (const { path, login } of oidcLogins) {
-        if (pathname === path || pathname.startsWith(`${path}/`)) return login.handler(request);
-      }
-      return errorBody(404, "NOT_FOUND", "not found");
+    if (isTokenRequest(pathname, (name) => request.headers.has(name))) {
+      return tokenHandler(request, context);
     }
-    if (realIpHeader !== undefined && !request.headers.has(realIpHeader)) {
+    if (routes.has(pathname)) {
+      // A token path without the proxy's header: not from the proxy.
       return errorBody(400, "INVALID_REQUEST", `the ${realIpHeader} header is required`);
     }
-    return tokenHandler(request, context);
+    for (const { path, login } of oidcLogins) {
+      if (pathname === path || pathname.startsWith(`${path}/`)) return login.handler(request);
+    }
+    return errorBody(404, "NOT_FOUND", "not found");
   };
 
   return {
     handler,
     tokenHandler,
-    tokenPaths: routes,
+    isTokenRequest,
     issuer,
     authenticators,
     authorizers,

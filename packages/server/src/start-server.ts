@@ -138,12 +138,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // the full handler would refuse before the endpoint, goes through it.
   const tokenListeners = new WeakMap<ConfiguredHandler, ReturnType<typeof toNodeListener>>();
   const tokenListenerFor = (request: IncomingMessage) => {
-    const { built, config } = current;
+    const { built } = current;
     const target = request.url ?? "/";
     const query = target.indexOf("?");
-    if (!built.tokenPaths.has(query < 0 ? target : target.slice(0, query))) return undefined;
-    const realIpHeader = config.server.realIpHeader?.toLowerCase();
-    if (realIpHeader !== undefined && request.headers[realIpHeader] === undefined) return undefined;
+    const pathname = query < 0 ? target : target.slice(0, query);
+    const hasHeader = (name: string) => request.headers[name.toLowerCase()] !== undefined;
+    if (!built.isTokenRequest(pathname, hasHeader)) return undefined;
     let listener = tokenListeners.get(built);
     if (listener === undefined) {
       listener = toNodeListener(built.tokenHandler, listenerOptions);
